@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from annotate.models import (
+    Assignment,
+    Comparison,
+    ComparisonItem,
+    DatasetSnapshot,
+    Membership,
+    Project,
+    Prompt,
+    Rater,
+    Response,
+    Vote,
+)
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["name", "mode", "overlap", "created_at"]
+    list_filter = ["mode"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "project", "role"]
+    list_filter = ["role", "project"]
+    search_fields = ["user__username", "project__name"]
+    autocomplete_fields = ["user", "project"]
+
+
+class ResponseInline(admin.StackedInline):
+    model = Response
+    extra = 0
+    fields = ["text", "model_version", "source", "generation_params"]
+    show_change_link = True
+
+
+@admin.register(Prompt)
+class PromptAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "short_text",
+        "project",
+        "turns",
+        "source_file",
+        "source_line",
+        "created_at",
+    ]
+    list_filter = ["project"]
+    search_fields = ["messages", "source_file", "content_hash"]
+    readonly_fields = ["content_hash", "created_at"]
+    inlines = [ResponseInline]
+
+    @admin.display(description="prompt")
+    def short_text(self, obj: Prompt) -> str:
+        return obj.last_user_text[:80]
+
+    @admin.display(description="turns")
+    def turns(self, obj: Prompt) -> int:
+        return obj.turn_count
+
+
+@admin.register(Response)
+class ResponseAdmin(admin.ModelAdmin):
+    list_display = ["id", "prompt", "origin", "short_text", "created_at"]
+    list_filter = ["source", "model_version", "prompt__project"]
+    search_fields = ["text", "source"]
+    raw_id_fields = ["prompt", "edited_from", "author"]
+    readonly_fields = ["content_hash", "created_at"]
+    list_select_related = ["model_version"]
+
+    @admin.display(description="text")
+    def short_text(self, obj: Response) -> str:
+        return obj.text[:80]
+
+
+class ComparisonItemInline(admin.TabularInline):
+    model = ComparisonItem
+    extra = 0
+    raw_id_fields = ["response"]
+
+
+class VoteInline(admin.TabularInline):
+    model = Vote
+    extra = 0
+    fields = ["rater", "choice", "strength", "ranking", "edited_response", "updated_at"]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+
+@admin.register(Comparison)
+class ComparisonAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "prompt", "vote_count", "created_at"]
+    list_filter = ["project"]
+    search_fields = ["prompt__messages"]
+    raw_id_fields = ["prompt"]
+    readonly_fields = ["content_hash", "vote_count", "created_at"]
+    inlines = [ComparisonItemInline, VoteInline]
+
+
+@admin.register(Rater)
+class RaterAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "user", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["name", "user__username"]
+    raw_id_fields = ["user"]
+
+
+@admin.register(Vote)
+class VoteAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "comparison",
+        "rater",
+        "choice",
+        "strength",
+        "time_spent_ms",
+        "updated_at",
+    ]
+    list_filter = ["choice", "rater__kind", "comparison__project"]
+    search_fields = ["rater__name", "rationale"]
+    raw_id_fields = ["comparison", "rater", "edited_response"]
+    list_select_related = ["rater"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = ["id", "rater", "comparison", "status", "assigned_at", "completed_at"]
+    list_filter = ["status", "comparison__project"]
+    search_fields = ["rater__name"]
+    raw_id_fields = ["comparison", "rater"]
+    list_select_related = ["rater"]
+
+
+@admin.register(DatasetSnapshot)
+class DatasetSnapshotAdmin(admin.ModelAdmin):
+    """Snapshots are immutable: training runs point at them."""
+
+    list_display = ["name", "project", "kind", "format", "row_count", "created_at"]
+    list_filter = ["kind", "format", "project"]
+    search_fields = ["name", "content_hash"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,1 @@
+"""Writes. One module per job: votes, comparisons, import_, export."""

@@ -1,0 +1,174 @@
+"""Casting votes. One vote per rater per comparison: resubmitting updates it."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from annotate.errors import ValidationError
+from annotate.models import (
+    Assignment,
+    AssignmentStatus,
+    Choice,
+    Comparison,
+    Rater,
+    Response,
+    Strength,
+    Vote,
+    content_hash,
+)
+
+
+def _validate_ranking(ranking: list, item_ids: list[int]) -> list[list[int]]:
+    """Tiers of response ids, best first; every response exactly once."""
+    if not isinstance(ranking, list) or not ranking:
+        raise ValidationError("ranking must be a non-empty list of tiers", field="ranking")
+    tiers = [tier if isinstance(tier, list) else [tier] for tier in ranking]
+    flat = [rid for tier in tiers for rid in tier]
+    if any(not isinstance(rid, int) or isinstance(rid, bool) for rid in flat):
+        raise ValidationError("ranking holds response ids (integers)", field="ranking")
+    if sorted(flat) != sorted(item_ids):
+        raise ValidationError(
+            f"ranking must list each of responses {sorted(item_ids)} exactly once", field="ranking"
+        )
+    return tiers
+
+
+def _validate_ratings(ratings: dict, item_ids: list[int], criteria: list[str]) -> dict:
+    clean: dict[str, dict[str, int]] = {}
+    for rid, scores in (ratings or {}).items():
+        if str(rid) not in {str(i) for i in item_ids}:
+            raise ValidationError(f"response {rid} is not in this comparison", field="ratings")
+        if not isinstance(scores, dict):
+            raise ValidationError(f"ratings for response {rid} must be an object", field="ratings")
+        for criterion, score in scores.items():
+            if criterion not in criteria:
+                raise ValidationError(
+                    f"unknown criterion {criterion!r}; the project rates {criteria}",
+                    field="ratings",
+                )
+            if not isinstance(score, int) or isinstance(score, bool) or not 1 <= score <= 5:
+                raise ValidationError(
+                    f"{criterion} must be an integer from 1 to 5", field="ratings"
+                )
+        clean[str(rid)] = dict(scores)
+    return clean
+
+
+def _preferred_response_id(
+    choice: str, ranking: list[list[int]] | None, item_ids: list[int]
+) -> int | None:
+    if ranking:
+        return ranking[0][0] if len(ranking[0]) == 1 else None
+    return {Choice.A: item_ids[0], Choice.B: item_ids[1]}.get(choice)
+
+
+def vote_submit(
+    *,
+    comparison: Comparison,
+    rater: Rater,
+    choice: str = "",
+    strength: int | None = None,
+    ranking: list | None = None,
+    ratings: dict | None = None,
+    edited_text: str | None = None,
+    rationale: str = "",
+    time_spent_ms: int | None = None,
+    display_order: list[int] | None = None,
+    preference_probability: float | None = None,
+    metadata: dict | None = None,
+) -> Vote:
+    """Record (or update) `rater`'s vote on `comparison`.
+
+    Pairwise comparisons take `choice` (canonical positions: "a" is position 0) and an optional
+    `strength` for A/B; N-way comparisons take `ranking`. `edited_text` becomes a Response that
+    the export ranks above the chosen one.
+    """
+    item_ids = list(comparison.items.order_by("position").values_list("response_id", flat=True))
+    tiers = None
+    if ranking is not None:
+        tiers = _validate_ranking(ranking, item_ids)
+        if len(item_ids) == 2 and not choice:
+            choice = (
+                Choice.TIE
+                if len(tiers) == 1
+                else (Choice.A if tiers[0] == [item_ids[0]] else Choice.B)
+            )
+    elif len(item_ids) > 2:
+        raise ValidationError(
+            f"this comparison has {len(item_ids)} responses: send a ranking", field="ranking"
+        )
+    if len(item_ids) == 2 and choice not in Choice.values:
+        raise ValidationError(f"choice must be one of {Choice.values}", field="choice")
+    if strength is not None:
+        if choice not in (Choice.A, Choice.B):
+            raise ValidationError("strength goes with an A or B choice", field="strength")
+        if strength not in Strength.values:
+            raise ValidationError(f"strength must be one of {Strength.values}", field="strength")
+    if display_order and sorted(display_order) != sorted(item_ids):
+        raise ValidationError(
+            "display_order must list the comparison's responses", field="display_order"
+        )
+    if preference_probability is not None and not 0.0 <= preference_probability <= 1.0:
+        raise ValidationError("must be between 0 and 1", field="preference_probability")
+    clean_ratings = _validate_ratings(
+        ratings or {}, item_ids, list(comparison.project.criteria or [])
+    )
+
+    with transaction.atomic():
+        edited = None
+        if edited_text is not None and edited_text.strip():
+            edited = _edited_response(
+                comparison, rater, edited_text, _preferred_response_id(choice, tiers, item_ids)
+            )
+        vote, created = Vote.objects.update_or_create(
+            comparison=comparison,
+            rater=rater,
+            defaults={
+                "choice": choice if len(item_ids) == 2 else "",
+                "strength": strength,
+                "ranking": tiers,
+                "ratings": clean_ratings,
+                "edited_response": edited,
+                "rationale": rationale or "",
+                "time_spent_ms": time_spent_ms,
+                "display_order": list(display_order or []),
+                "preference_probability": preference_probability,
+                "metadata": metadata or {},
+            },
+        )
+        if created:
+            Comparison.objects.filter(pk=comparison.pk).update(vote_count=F("vote_count") + 1)
+        Assignment.objects.filter(comparison=comparison, rater=rater).update(
+            status=AssignmentStatus.DONE, completed_at=timezone.now()
+        )
+    return vote
+
+
+def _edited_response(
+    comparison: Comparison, rater: Rater, text: str, edited_from_id: int | None
+) -> Response:
+    """The rewrite as a Response of its own; an identical text already there is reused."""
+    existing = Response.objects.filter(
+        prompt_id=comparison.prompt_id, content_hash=content_hash(text)
+    ).first()
+    if existing:
+        return existing
+    return Response.objects.create(
+        prompt_id=comparison.prompt_id,
+        text=text,
+        source="edit",
+        edited_from_id=edited_from_id,
+        author=rater,
+    )
+
+
+def vote_delete(*, vote: Vote) -> None:
+    """Undo: remove the vote and put the assignment back in the rater's queue."""
+    with transaction.atomic():
+        Comparison.objects.filter(pk=vote.comparison_id).update(vote_count=F("vote_count") - 1)
+        Assignment.objects.filter(comparison_id=vote.comparison_id, rater_id=vote.rater_id).update(
+            status=AssignmentStatus.ASSIGNED, completed_at=None
+        )
+        vote.delete()
