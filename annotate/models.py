@@ -190,6 +190,13 @@ class Comparison(models.Model):
     vote_count = models.PositiveIntegerField(
         default=0, help_text="Denormalised count of votes, so queues need no aggregate."
     )
+    slots_taken = models.PositiveIntegerField(
+        default=0,
+        help_text="Live assignments (open or done): the comparison leaves the pool at overlap k.",
+    )
+    reopened = models.BooleanField(
+        default=False, help_text="A lease expired: offer it before fresh items."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -199,7 +206,14 @@ class Comparison(models.Model):
                 fields=["project", "content_hash"], name="comparison_unique_per_project"
             )
         ]
-        indexes = [models.Index(fields=["project", "vote_count"])]
+        indexes = [
+            models.Index(fields=["project", "vote_count"]),
+            # The queue seeks the first open comparison at each fill level in id order.
+            models.Index(fields=["project", "slots_taken", "id"], name="comparison_pool_idx"),
+            models.Index(
+                fields=["project", "id"], condition=Q(reopened=True), name="comparison_reopened_idx"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Comparison {self.pk} (prompt {self.prompt_id})"
@@ -332,6 +346,12 @@ class AssignmentStatus(models.TextChoices):
     EXPIRED = "expired", "Expired"
 
 
+class Flag(models.TextChoices):
+    UNSAFE = "unsafe", "Unsafe content"
+    BROKEN = "broken", "Broken responses"
+    UNCLEAR = "unclear", "Unclear prompt"
+
+
 class Assignment(models.Model):
     """Which rater judges which comparison; never the same pair twice."""
 
@@ -342,6 +362,7 @@ class Assignment(models.Model):
     )
     display_order = models.JSONField(default=list, blank=True)
     skip_reason = models.CharField(max_length=200, blank=True)
+    flag = models.CharField(max_length=16, choices=Flag.choices, blank=True)
     assigned_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
@@ -350,10 +371,34 @@ class Assignment(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["comparison", "rater"], name="assignment_once")
         ]
-        indexes = [models.Index(fields=["rater", "status"])]
+        indexes = [
+            models.Index(fields=["rater", "status", "id"], name="assignment_queue_idx"),
+            models.Index(fields=["rater", "comparison"], name="assignment_rater_cmp_idx"),
+            models.Index(fields=["status", "assigned_at"], name="assignment_lease_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.rater.name} -> comparison {self.comparison_id} ({self.status})"
+
+
+class Adjudication(models.Model):
+    """A reviewer's final verdict on a comparison; exports prefer it to the raters' majority."""
+
+    comparison = models.OneToOneField(
+        Comparison, on_delete=models.CASCADE, related_name="adjudication"
+    )
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    choice = models.CharField(max_length=16, choices=Choice.choices, blank=True)
+    ranking = models.JSONField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+
+    def __str__(self) -> str:
+        return f"Adjudication of comparison {self.comparison_id} by {self.reviewer}"
 
 
 class SnapshotKind(models.TextChoices):

@@ -168,7 +168,8 @@ def vote_delete(*, vote: Vote) -> None:
     """Undo: remove the vote and put the assignment back in the rater's queue."""
     with transaction.atomic():
         Comparison.objects.filter(pk=vote.comparison_id).update(vote_count=F("vote_count") - 1)
+        # A fresh lease: the rater is looking at the item again right now.
         Assignment.objects.filter(comparison_id=vote.comparison_id, rater_id=vote.rater_id).update(
-            status=AssignmentStatus.ASSIGNED, completed_at=None
+            status=AssignmentStatus.ASSIGNED, completed_at=None, assigned_at=timezone.now()
         )
         vote.delete()

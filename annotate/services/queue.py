@@ -1,0 +1,234 @@
+"""The annotation queue: who judges what next, with overlap k and leases.
+
+A rater claims a slot on a comparison when it is first shown to them (an Assignment). A comparison
+holds `overlap` slots; it leaves the pool once they are all taken by open or finished assignments.
+A lease that runs out (no vote within the timeout) or a skip frees the slot and marks the
+comparison `reopened`, so it is offered again, before fresh items, to raters who have not seen it.
+
+Claiming is O(k) index seeks whatever the size of the data: each rater takes the lowest-id open
+comparison above the highest one it ever claimed (its cursor), so no scan over its own history
+is needed; reopened items below the cursor are found through a small partial index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, F, Max, OuterRef
+from django.utils import timezone
+
+from annotate.errors import ValidationError
+from annotate.models import (
+    Assignment,
+    AssignmentStatus,
+    Comparison,
+    ComparisonItem,
+    Project,
+    Rater,
+)
+
+DEFAULT_LEASE_MINUTES = 30
+
+
+def lease_duration() -> timedelta:
+    return timedelta(
+        minutes=getattr(settings, "PS_ASSIGNMENT_LEASE_MINUTES", DEFAULT_LEASE_MINUTES)
+    )
+
+
+def display_order_for(*, comparison_id: int, response_ids: list[int], slot: int) -> list[int]:
+    """Counterbalanced order: the slot-th rater sees the canonical order rotated by slot + offset.
+
+    Rotations form a Latin square, so across raters every response appears in every position
+    equally often; the per-comparison offset keeps canonical position 0 from always leading.
+    """
+    n = len(response_ids)
+    offset = int(hashlib.sha256(str(comparison_id).encode()).hexdigest()[:8], 16) % n
+    shift = (offset + slot) % n
+    return response_ids[shift:] + response_ids[:shift]
+
+
+def assignments_expire(*, now=None) -> int:
+    """Turn open assignments past their lease into expired ones and free their slots."""
+    cutoff = (now or timezone.now()) - lease_duration()
+    stale = list(
+        Assignment.objects.filter(
+            status=AssignmentStatus.ASSIGNED, assigned_at__lt=cutoff
+        ).values_list("pk", "comparison_id")[:500]
+    )
+    for pk, comparison_id in stale:
+        with transaction.atomic():
+            if Assignment.objects.filter(pk=pk, status=AssignmentStatus.ASSIGNED).update(
+                status=AssignmentStatus.EXPIRED
+            ):
+                _release_slot(comparison_id)
+    return len(stale)
+
+
+def _release_slot(comparison_id: int) -> None:
+    Comparison.objects.filter(pk=comparison_id, slots_taken__gt=0).update(
+        slots_taken=F("slots_taken") - 1, reopened=True
+    )
+
+
+def _take_slot(comparison_id: int, overlap: int) -> int | None:
+    """Atomically take one slot; returns the slot index, or None when the comparison is full."""
+    taken = (
+        Comparison.objects.select_for_update()
+        .filter(pk=comparison_id, slots_taken__lt=overlap)
+        .values_list("slots_taken", flat=True)
+        .first()
+    )
+    if taken is None:
+        return None
+    changes = {"slots_taken": F("slots_taken") + 1}
+    if taken + 1 >= overlap:
+        changes["reopened"] = False
+    # The slots_taken guard makes this safe on databases where select_for_update is a no-op.
+    updated = Comparison.objects.filter(pk=comparison_id, slots_taken=taken).update(**changes)
+    return taken if updated else None
+
+
+def _assign(comparison_id: int, project: Project, rater: Rater) -> Assignment | None:
+    with transaction.atomic():
+        slot = _take_slot(comparison_id, project.overlap)
+        if slot is None:
+            return None
+        response_ids = list(
+            ComparisonItem.objects.filter(comparison_id=comparison_id)
+            .order_by("position")
+            .values_list("response_id", flat=True)
+        )
+        return Assignment.objects.create(
+            comparison_id=comparison_id,
+            rater=rater,
+            display_order=display_order_for(
+                comparison_id=comparison_id, response_ids=response_ids, slot=slot
+            ),
+        )
+
+
+def _candidates(project: Project, rater: Rater) -> list[int]:
+    """Comparison ids to try, best first: reopened ones this rater never had, then fresh ones."""
+    pool = Comparison.objects.filter(project=project)
+    cursor = (
+        Assignment.objects.filter(rater=rater, comparison__project=project).aggregate(
+            top=Max("comparison_id")
+        )["top"]
+        or 0
+    )
+    mine = Assignment.objects.filter(rater=rater, comparison=OuterRef("pk"))
+    reopened = list(
+        pool.filter(reopened=True, slots_taken__lt=project.overlap, id__lt=cursor)
+        .exclude(Exists(mine))
+        .order_by("id")
+        .values_list("id", flat=True)[:3]
+    )
+    fresh = []
+    for level in range(project.overlap):
+        first = (
+            pool.filter(slots_taken=level, id__gt=cursor)
+            .order_by("id")
+            .values_list("id", flat=True)
+            .first()
+        )
+        if first is not None:
+            fresh.append(first)
+    return reopened + sorted(fresh)
+
+
+def assignment_claim(*, project: Project, rater: Rater) -> Assignment | None:
+    """Give `rater` a new comparison from the pool, or None when nothing is left for them."""
+    for _ in range(5):  # a race lost to another rater means: look again
+        candidates = _candidates(project, rater)
+        if not candidates:
+            break
+        for comparison_id in candidates:
+            assignment = _assign(comparison_id, project, rater)
+            if assignment is not None:
+                return assignment
+    return _claim_leftover(project, rater)
+
+
+def _claim_leftover(project: Project, rater: Rater) -> Assignment | None:
+    """Slow path near the end of a queue: any open comparison this rater has never had."""
+    mine = Assignment.objects.filter(rater=rater, comparison=OuterRef("pk"))
+    leftovers = (
+        Comparison.objects.filter(project=project, slots_taken__lt=project.overlap)
+        .exclude(Exists(mine))
+        .order_by("id")
+        .values_list("id", flat=True)[:20]
+    )
+    for comparison_id in leftovers:
+        assignment = _assign(comparison_id, project, rater)
+        if assignment is not None:
+            return assignment
+    return None
+
+
+def assignment_open(*, project: Project, rater: Rater) -> Assignment | None:
+    """The rater's oldest open assignment in the project whose lease still runs."""
+    return (
+        Assignment.objects.filter(
+            rater=rater,
+            status=AssignmentStatus.ASSIGNED,
+            comparison__project=project,
+            assigned_at__gte=timezone.now() - lease_duration(),
+        )
+        .order_by("id")
+        .first()
+    )
+
+
+def assignment_next(*, project: Project, rater: Rater) -> Assignment | None:
+    """What the rater should judge now: their open item, else a newly claimed one."""
+    current = assignment_open(project=project, rater=rater)
+    if current is not None:
+        return current
+    assignments_expire()
+    return assignment_claim(project=project, rater=rater)
+
+
+def assignment_skip(*, assignment: Assignment, reason: str = "", flag: str = "") -> Assignment:
+    """Skip (optionally flag) an item: the slot goes back to the pool, never to this rater."""
+    with transaction.atomic():
+        was_open = Assignment.objects.filter(
+            pk=assignment.pk, status=AssignmentStatus.ASSIGNED
+        ).update(
+            status=AssignmentStatus.SKIPPED,
+            skip_reason=reason[:200],
+            flag=flag,
+            completed_at=timezone.now(),
+        )
+        if was_open:
+            _release_slot(assignment.comparison_id)
+    assignment.refresh_from_db()
+    return assignment
+
+
+def assignment_for_vote(*, comparison: Comparison, rater: Rater) -> Assignment:
+    """The assignment a vote lands on; an expired lease is renewed only if a slot is still free.
+
+    Voting on something never assigned, or whose slot went to another rater, is refused, so a
+    comparison never ends with more than k votes.
+    """
+    assignment = Assignment.objects.filter(comparison=comparison, rater=rater).first()
+    if assignment is None:
+        raise ValidationError("this comparison is not assigned to you", field="comparison")
+    if assignment.status in (AssignmentStatus.ASSIGNED, AssignmentStatus.DONE):
+        return assignment
+    if assignment.status == AssignmentStatus.SKIPPED:
+        raise ValidationError("you skipped this comparison", field="comparison")
+    with transaction.atomic():
+        if _take_slot(comparison.pk, comparison.project.overlap) is None:
+            raise ValidationError(
+                "this item timed out and went to another rater", field="comparison"
+            )
+        Assignment.objects.filter(pk=assignment.pk).update(
+            status=AssignmentStatus.ASSIGNED, assigned_at=timezone.now()
+        )
+    assignment.refresh_from_db()
+    return assignment
