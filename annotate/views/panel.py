@@ -1,0 +1,84 @@
+"""What one comparison looks like to one rater: their display order, their vote, nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from annotate.models import Assignment, ComparisonItem, Project, Response, Vote
+
+LABELS = "ABCDEFGHIJ"
+
+
+@dataclass
+class ShownResponse:
+    label: str
+    response: Response
+    ratings: dict = field(default_factory=dict)
+
+
+@dataclass
+class Panel:
+    project: Project
+    assignment: Assignment
+    messages: list[dict]
+    shown: list[ShownResponse]
+    canonical: list[int]
+    vote: Vote | None
+    choice_shown: str = ""
+    ranking_shown: list[list[str]] | None = None
+
+    @property
+    def is_pairwise(self) -> bool:
+        return len(self.shown) == 2
+
+    @property
+    def comparison_id(self) -> int:
+        return self.assignment.comparison_id
+
+    @property
+    def display_order(self) -> list[int]:
+        return [s.response.pk for s in self.shown]
+
+
+def panel_for(*, project: Project, assignment: Assignment) -> Panel:
+    comparison = assignment.comparison
+    items = list(
+        ComparisonItem.objects.filter(comparison_id=comparison.pk)
+        .select_related("response")
+        .order_by("position")
+    )
+    canonical = [i.response_id for i in items]
+    by_id = {i.response_id: i.response for i in items}
+    order = (
+        assignment.display_order
+        if sorted(assignment.display_order) == sorted(canonical)
+        else canonical
+    )
+    vote = Vote.objects.filter(comparison_id=comparison.pk, rater_id=assignment.rater_id).first()
+    ratings = (vote.ratings if vote else {}) or {}
+    shown = [
+        ShownResponse(label=LABELS[n], response=by_id[rid], ratings=ratings.get(str(rid), {}))
+        for n, rid in enumerate(order)
+    ]
+    panel = Panel(
+        project=project,
+        assignment=assignment,
+        messages=comparison.prompt.messages,
+        shown=shown,
+        canonical=canonical,
+        vote=vote,
+    )
+    if vote is not None:
+        _prefill(panel, vote, order)
+    return panel
+
+
+def _prefill(panel: Panel, vote: Vote, order: list[int]) -> None:
+    """Show an earlier vote back in the rater's own terms (left/right, their labels)."""
+    if vote.choice and panel.is_pairwise:
+        swapped = order[0] != panel.canonical[0]
+        flip = {"a": "b", "b": "a"}
+        panel.choice_shown = flip.get(vote.choice, vote.choice) if swapped else vote.choice
+    if vote.ranking:
+        label_of = {s.response.pk: s.label for s in panel.shown}
+        panel.ranking_shown = [[label_of[rid] for rid in tier] for tier in vote.ranking]

@@ -1,0 +1,205 @@
+"""The annotator's pages over HTTP: what a rater sees and what their clicks store."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from annotate.models import Adjudication, Assignment, AssignmentStatus, Role, Vote
+from annotate.services.raters import rater_for_user
+from tests.factories import MembershipFactory, ProjectFactory, UserFactory, make_comparison
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def project():
+    return ProjectFactory(overlap=2)
+
+
+@pytest.fixture
+def annotator(project, client):
+    user = UserFactory()
+    MembershipFactory(project=project, user=user, role=Role.ANNOTATOR)
+    client.force_login(user)
+    return user
+
+
+def _current(client, project):
+    page = client.get(reverse("annotate:compare", args=[project.slug]))
+    assert page.status_code == 200
+    return page
+
+
+def test_compare_page_shows_the_conversation_and_both_responses_without_model_names(
+    client, project, annotator
+):
+    comparison = make_comparison(project=project)
+    a, b = comparison.ordered_responses()
+    a.source = "secret-model-name"
+    a.save()
+    page = _current(client, project)
+    html = page.content.decode()
+    assert comparison.prompt.messages[0]["content"] in html
+    assert a.text in html and b.text in html
+    assert "secret-model-name" not in html
+    assert "Response A" in html and "Response B" in html
+
+
+def test_vote_through_htmx_stores_canonical_choice_and_serves_the_next_item(
+    client, project, annotator
+):
+    first = make_comparison(project=project)
+    second = make_comparison(project=project)
+    _current(client, project)
+    assignment = Assignment.objects.get(comparison=first)
+    shown_left = assignment.display_order[0]
+    url = reverse("annotate:vote", args=[project.slug, first.pk])
+    rid = first.ordered_responses()[0].pk
+    response = client.post(
+        url,
+        {
+            "choice": "a",
+            "strength": "3",
+            "time_spent_ms": "1234",
+            "rationale": "clearer",
+            f"rating-{rid}-helpful": "4",
+        },
+        **HTMX,
+    )
+    assert response.status_code == 200
+    assert "ps:voted" in response.headers["HX-Trigger"]
+    assert f'data-comparison="{second.pk}"' in response.content.decode()
+    vote = Vote.objects.get(comparison=first)
+    canonical_left_is_a = shown_left == first.ordered_responses()[0].pk
+    assert vote.choice == ("a" if canonical_left_is_a else "b")
+    assert (vote.strength, vote.time_spent_ms, vote.rationale) == (3, 1234, "clearer")
+    assert vote.ratings == {str(rid): {"helpful": 4}}
+    assert vote.display_order == assignment.display_order
+
+
+def test_vote_without_htmx_redirects_back_to_the_queue(client, project, annotator):
+    comparison = make_comparison(project=project)
+    _current(client, project)
+    response = client.post(
+        reverse("annotate:vote", args=[project.slug, comparison.pk]), {"choice": "tie"}
+    )
+    assert response.status_code == 302
+    assert Vote.objects.get().choice == "tie"
+
+
+def test_invalid_vote_is_refused_with_the_reason_and_nothing_stored(client, project, annotator):
+    comparison = make_comparison(project=project)
+    _current(client, project)
+    response = client.post(reverse("annotate:vote", args=[project.slug, comparison.pk]), {}, **HTMX)
+    assert response.status_code == 422
+    assert "choice must be one of" in response.content.decode()
+    assert not Vote.objects.exists()
+
+
+def test_ranking_vote_on_an_n_way_comparison(client, project, annotator):
+    comparison = make_comparison(project=project, n=3)
+    _current(client, project)
+    ids = [r.pk for r in comparison.ordered_responses()]
+    ranking = f"[[{ids[2]}], [{ids[0]}, {ids[1]}]]"
+    response = client.post(
+        reverse("annotate:vote", args=[project.slug, comparison.pk]), {"ranking": ranking}, **HTMX
+    )
+    assert response.status_code == 200
+    assert Vote.objects.get().ranking == [[ids[2]], [ids[0], ids[1]]]
+
+
+def test_edit_is_stored_and_the_diff_is_escaped(client, project, annotator):
+    comparison = make_comparison(project=project)
+    _current(client, project)
+    source = comparison.ordered_responses()[0]
+    diff = client.post(
+        reverse("annotate:diff", args=[project.slug]),
+        {"edit_source": source.pk, "edited_text": source.text + " <b>more</b>"},
+    )
+    assert "<ins>&lt;b&gt;more&lt;/b&gt;</ins>" in diff.content.decode()
+    client.post(
+        reverse("annotate:vote", args=[project.slug, comparison.pk]),
+        {"choice": "a", "edited_text": "An ideal answer."},
+        **HTMX,
+    )
+    assert Vote.objects.get().edited_response.text == "An ideal answer."
+
+
+def test_skip_with_flag_then_undo_last_vote(client, project, annotator):
+    first = make_comparison(project=project)
+    second = make_comparison(project=project)
+    _current(client, project)
+    client.post(
+        reverse("annotate:skip", args=[project.slug, first.pk]),
+        {"reason": "unsure", "flag": "unclear"},
+        **HTMX,
+    )
+    skipped = Assignment.objects.get(comparison=first)
+    assert (skipped.status, skipped.flag, skipped.skip_reason) == (
+        AssignmentStatus.SKIPPED,
+        "unclear",
+        "unsure",
+    )
+    client.post(reverse("annotate:vote", args=[project.slug, second.pk]), {"choice": "a"}, **HTMX)
+    assert Vote.objects.count() == 1
+    undone = client.post(reverse("annotate:undo", args=[project.slug]), **HTMX)
+    assert undone.status_code == 200
+    assert not Vote.objects.exists()
+    assert f'data-comparison="{second.pk}"' in undone.content.decode()
+
+
+def test_going_back_shows_the_earlier_vote_and_resubmitting_updates_it(client, project, annotator):
+    first = make_comparison(project=project)
+    make_comparison(project=project)
+    _current(client, project)
+    client.post(reverse("annotate:vote", args=[project.slug, first.pk]), {"choice": "tie"}, **HTMX)
+    page = client.get(reverse("annotate:item", args=[project.slug, first.pk]))
+    assert 'value="tie" checked' in page.content.decode()
+    client.post(
+        reverse("annotate:vote", args=[project.slug, first.pk]), {"choice": "both_bad"}, **HTMX
+    )
+    assert list(Vote.objects.values_list("choice", flat=True)) == ["both_bad"]
+
+
+def test_progress_counts(client, project, annotator):
+    make_comparison(project=project)
+    make_comparison(project=project)
+    _current(client, project)
+    page = client.get(reverse("annotate:progress", args=[project.slug]))
+    assert "0</b> done · 1 open · 1 remaining" in page.content.decode()
+
+
+def test_untrusted_markdown_is_rendered_inert(client, project, annotator):
+    comparison = make_comparison(project=project)
+    response = comparison.ordered_responses()[0]
+    response.text = "<script>alert(1)</script> <img src=x onerror=alert(1)> [x](javascript:alert(1)) ![i](http://evil.example/i.png)"
+    response.save()
+    html = _current(client, project).content.decode()
+    assert "<script>alert" not in html
+    assert "<img" not in html
+    assert 'href="javascript:' not in html
+    assert 'src="http://evil.example' not in html
+
+
+def test_reviewer_sees_votes_side_by_side_and_adjudicates(client, project):
+    comparison = make_comparison(project=project)
+    for choice in ("a", "b"):
+        user = UserFactory()
+        Assignment.objects.create(comparison=comparison, rater=rater_for_user(user=user))
+        from annotate.services.votes import vote_submit
+
+        vote_submit(comparison=comparison, rater=rater_for_user(user=user), choice=choice)
+    reviewer = UserFactory()
+    MembershipFactory(project=project, user=reviewer, role=Role.REVIEWER)
+    client.force_login(reviewer)
+    listing = client.get(reverse("annotate:review_list", args=[project.slug]))
+    assert f">{comparison.pk}</a>" in listing.content.decode()
+    detail = client.get(reverse("annotate:review_detail", args=[project.slug, comparison.pk]))
+    assert detail.content.decode().count('class="disagree"') >= 1
+    client.post(
+        reverse("annotate:review_detail", args=[project.slug, comparison.pk]),
+        {"choice": "b", "note": "B cites"},
+    )
+    assert Adjudication.objects.get().choice == "b"
