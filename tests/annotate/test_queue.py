@@ -18,7 +18,7 @@ from annotate.services.queue import (
 from annotate.services.votes import vote_submit
 from tests.factories import HumanRaterFactory, ProjectFactory, make_comparison
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
 def _vote_next(project, rater):

@@ -7,7 +7,7 @@ from annotate.models import Assignment, AssignmentStatus, Choice, Response, Vote
 from annotate.services.votes import vote_delete, vote_submit
 from tests.factories import HumanRaterFactory, make_comparison
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
 def test_resubmitting_updates_the_vote_instead_of_adding_one():
