@@ -357,6 +357,8 @@ class Assignment(models.Model):
 
     comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="assignments")
     rater = models.ForeignKey(Rater, on_delete=models.CASCADE, related_name="assignments")
+    # Denormalised from the comparison so a rater's queue and cursor are single index seeks.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
     status = models.CharField(
         max_length=16, choices=AssignmentStatus.choices, default=AssignmentStatus.ASSIGNED
     )
@@ -372,10 +374,19 @@ class Assignment(models.Model):
             models.UniqueConstraint(fields=["comparison", "rater"], name="assignment_once")
         ]
         indexes = [
-            models.Index(fields=["rater", "status", "id"], name="assignment_queue_idx"),
-            models.Index(fields=["rater", "comparison"], name="assignment_rater_cmp_idx"),
+            models.Index(fields=["rater", "project", "status", "id"], name="assignment_queue_idx"),
+            models.Index(fields=["rater", "project", "comparison"], name="assignment_cursor_idx"),
             models.Index(fields=["status", "assigned_at"], name="assignment_lease_idx"),
         ]
+
+    def save(self, *args, **kwargs) -> None:
+        if self.project_id is None and self.comparison_id is not None:
+            self.project_id = (
+                Comparison.objects.filter(pk=self.comparison_id)
+                .values_list("project_id", flat=True)
+                .get()
+            )
+        super().save(*args, **kwargs)
 
     def __str__(self) -> str:
         return f"{self.rater.name} -> comparison {self.comparison_id} ({self.status})"

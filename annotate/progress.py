@@ -26,7 +26,7 @@ class Progress:
 
 
 def progress_for(*, project: Project, rater: Rater) -> Progress:
-    counts = Assignment.objects.filter(rater=rater, comparison__project=project).aggregate(
+    counts = Assignment.objects.filter(rater=rater, project=project).aggregate(
         done=Count("id", filter=Q(status=AssignmentStatus.DONE)),
         open=Count("id", filter=Q(status=AssignmentStatus.ASSIGNED)),
         skipped=Count("id", filter=Q(status=AssignmentStatus.SKIPPED)),
@@ -44,9 +44,7 @@ def previous_assignment(
     *, project: Project, rater: Rater, before_id: int | None
 ) -> Assignment | None:
     """The rater's finished item just before `before_id` (or the latest one), to go back to."""
-    qs = Assignment.objects.filter(
-        rater=rater, status=AssignmentStatus.DONE, comparison__project=project
-    )
+    qs = Assignment.objects.filter(rater=rater, project=project, status=AssignmentStatus.DONE)
     if before_id is not None:
         qs = qs.filter(id__lt=before_id)
     return qs.order_by("-id").first()
@@ -62,7 +60,7 @@ def last_vote(*, project: Project, rater: Rater) -> Vote | None:
 
 def history_for(*, project: Project, rater: Rater, limit: int = 100):
     return (
-        Assignment.objects.filter(rater=rater, comparison__project=project)
+        Assignment.objects.filter(rater=rater, project=project)
         .exclude(status=AssignmentStatus.EXPIRED)
         .select_related("comparison__prompt")
         .order_by("-id")[:limit]

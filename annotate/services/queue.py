@@ -16,7 +16,8 @@ import hashlib
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.core.cache import cache
+from django.db import connection, transaction
 from django.db.models import Exists, F, Max, OuterRef
 from django.utils import timezone
 
@@ -105,39 +106,52 @@ def _assign(comparison_id: int, project: Project, rater: Rater) -> Assignment | 
         return Assignment.objects.create(
             comparison_id=comparison_id,
             rater=rater,
+            project=project,
             display_order=display_order_for(
                 comparison_id=comparison_id, response_ids=response_ids, slot=slot
             ),
         )
 
 
+def _cursor(project: Project, rater: Rater) -> int:
+    """The highest comparison id this rater ever claimed in the project (0 for none)."""
+    top = Assignment.objects.filter(rater=rater, project=project).aggregate(
+        top=Max("comparison_id")
+    )
+    return top["top"] or 0
+
+
+def _fresh(project: Project, cursor: int) -> list[int]:
+    """The first open comparison above the cursor at each fill level: k index seeks, one query.
+
+    Raw SQL because the ORM cannot express a UNION of LIMIT-ed subqueries, and this runs on
+    every vote.
+    """
+    table = Comparison._meta.db_table
+    part = (
+        f"SELECT * FROM (SELECT id FROM {table} WHERE project_id = %s AND slots_taken = %s"
+        f" AND id > %s ORDER BY id LIMIT 1) AS level{{n}}"
+    )
+    sql = " UNION ALL ".join(part.format(n=n) for n in range(project.overlap))
+    params = [v for level in range(project.overlap) for v in (project.pk, level, cursor)]
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        return sorted(row[0] for row in cur.fetchall())
+
+
 def _candidates(project: Project, rater: Rater) -> list[int]:
     """Comparison ids to try, best first: reopened ones this rater never had, then fresh ones."""
-    pool = Comparison.objects.filter(project=project)
-    cursor = (
-        Assignment.objects.filter(rater=rater, comparison__project=project).aggregate(
-            top=Max("comparison_id")
-        )["top"]
-        or 0
-    )
+    cursor = _cursor(project, rater)
     mine = Assignment.objects.filter(rater=rater, comparison=OuterRef("pk"))
     reopened = list(
-        pool.filter(reopened=True, slots_taken__lt=project.overlap, id__lt=cursor)
+        Comparison.objects.filter(
+            project=project, reopened=True, slots_taken__lt=project.overlap, id__lt=cursor
+        )
         .exclude(Exists(mine))
         .order_by("id")
         .values_list("id", flat=True)[:3]
     )
-    fresh = []
-    for level in range(project.overlap):
-        first = (
-            pool.filter(slots_taken=level, id__gt=cursor)
-            .order_by("id")
-            .values_list("id", flat=True)
-            .first()
-        )
-        if first is not None:
-            fresh.append(first)
-    return reopened + sorted(fresh)
+    return reopened + _fresh(project, cursor)
 
 
 def assignment_claim(*, project: Project, rater: Rater) -> Assignment | None:
@@ -174,10 +188,11 @@ def assignment_open(*, project: Project, rater: Rater) -> Assignment | None:
     return (
         Assignment.objects.filter(
             rater=rater,
+            project=project,
             status=AssignmentStatus.ASSIGNED,
-            comparison__project=project,
             assigned_at__gte=timezone.now() - lease_duration(),
         )
+        .select_related("comparison__prompt")
         .order_by("id")
         .first()
     )
@@ -188,7 +203,10 @@ def assignment_next(*, project: Project, rater: Rater) -> Assignment | None:
     current = assignment_open(project=project, rater=rater)
     if current is not None:
         return current
-    assignments_expire()
+    # Sweeping leases is cheap but not free: once per half minute per process is plenty
+    # (a django-q2 schedule sweeps too, for queues nobody is pulling from).
+    if cache.add("annotate:lease-sweep", True, timeout=30):
+        assignments_expire()
     return assignment_claim(project=project, rater=rater)
 
 
@@ -209,21 +227,21 @@ def assignment_skip(*, assignment: Assignment, reason: str = "", flag: str = "")
     return assignment
 
 
-def assignment_for_vote(*, comparison: Comparison, rater: Rater) -> Assignment:
-    """The assignment a vote lands on; an expired lease is renewed only if a slot is still free.
+def assignment_for_vote(*, assignment: Assignment) -> Assignment:
+    """Check the assignment a vote lands on; an expired lease is renewed if a slot is still free.
 
-    Voting on something never assigned, or whose slot went to another rater, is refused, so a
+    Voting on something skipped, or whose slot went to another rater, is refused, so a
     comparison never ends with more than k votes.
     """
-    assignment = Assignment.objects.filter(comparison=comparison, rater=rater).first()
-    if assignment is None:
-        raise ValidationError("this comparison is not assigned to you", field="comparison")
     if assignment.status in (AssignmentStatus.ASSIGNED, AssignmentStatus.DONE):
         return assignment
     if assignment.status == AssignmentStatus.SKIPPED:
         raise ValidationError("you skipped this comparison", field="comparison")
     with transaction.atomic():
-        if _take_slot(comparison.pk, comparison.project.overlap) is None:
+        overlap = (
+            Project.objects.filter(pk=assignment.project_id).values_list("overlap", flat=True).get()
+        )
+        if _take_slot(assignment.comparison_id, overlap) is None:
             raise ValidationError(
                 "this item timed out and went to another rater", field="comparison"
             )

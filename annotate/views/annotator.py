@@ -15,12 +15,12 @@ from django_htmx.http import trigger_client_event
 from annotate.errors import ValidationError
 from annotate.forms import SkipForm, VoteForm
 from annotate.membership import project_for_member
-from annotate.models import Assignment, AssignmentStatus, Membership, Response
+from annotate.models import Assignment, AssignmentStatus, ComparisonItem, Membership, Response
 from annotate.progress import history_for, last_vote, previous_assignment, progress_for
 from annotate.services.queue import assignment_for_vote, assignment_next, assignment_skip
 from annotate.services.raters import rater_for_user
 from annotate.services.votes import vote_delete, vote_submit
-from annotate.views.panel import panel_for
+from annotate.views.panel import panel_for, shown_order
 
 PANEL = "annotate/compare.html#panel"
 
@@ -65,10 +65,10 @@ def item(request: HttpRequest, slug: str, comparison_id: int) -> HttpResponse:
     project, _ = project_for_member(user=request.user, slug=slug)
     rater = rater_for_user(user=request.user)
     assignment = get_object_or_404(
-        Assignment,
+        Assignment.objects.select_related("comparison__prompt"),
         rater=rater,
         comparison_id=comparison_id,
-        comparison__project=project,
+        project=project,
         status__in=[AssignmentStatus.ASSIGNED, AssignmentStatus.DONE],
     )
     return _render(request, project, rater, assignment)
@@ -80,19 +80,27 @@ def vote(request: HttpRequest, slug: str, comparison_id: int) -> HttpResponse:
     project, _ = project_for_member(user=request.user, slug=slug)
     rater = rater_for_user(user=request.user)
     assignment = get_object_or_404(
-        Assignment, rater=rater, comparison_id=comparison_id, comparison__project=project
+        Assignment.objects.select_related("comparison__project", "comparison__prompt"),
+        rater=rater,
+        comparison_id=comparison_id,
+        project=project,
     )
-    panel = panel_for(project=project, assignment=assignment)
+    canonical = list(
+        ComparisonItem.objects.filter(comparison_id=comparison_id)
+        .order_by("position")
+        .values_list("response_id", flat=True)
+    )
+    shown = shown_order(assignment, canonical)
     form = VoteForm(
         request.POST,
-        display_order=panel.display_order,
-        canonical=panel.canonical,
+        display_order=shown,
+        canonical=canonical,
         criteria=list(project.criteria or []),
     )
     try:
         if not form.is_valid():
             raise ValidationError(_form_errors(form))
-        assignment_for_vote(comparison=assignment.comparison, rater=rater)
+        assignment_for_vote(assignment=assignment)
         vote_submit(
             comparison=assignment.comparison,
             rater=rater,
@@ -103,7 +111,7 @@ def vote(request: HttpRequest, slug: str, comparison_id: int) -> HttpResponse:
             edited_text=form.cleaned_data["edited_text"] or None,
             rationale=form.cleaned_data["rationale"],
             time_spent_ms=form.cleaned_data["time_spent_ms"],
-            display_order=panel.display_order,
+            display_order=shown,
         )
     except ValidationError as exc:
         return _render(request, project, rater, assignment, status=422, error=str(exc))
@@ -126,7 +134,7 @@ def skip(request: HttpRequest, slug: str, comparison_id: int) -> HttpResponse:
         Assignment,
         rater=rater,
         comparison_id=comparison_id,
-        comparison__project=project,
+        project=project,
         status=AssignmentStatus.ASSIGNED,
     )
     form = SkipForm(request.POST)
@@ -154,7 +162,9 @@ def undo(request: HttpRequest, slug: str) -> HttpResponse:
         return _render(request, project, rater, nxt, status=409, error="Nothing to undo.")
     comparison_id = last.comparison_id
     vote_delete(vote=last)
-    assignment = Assignment.objects.get(rater=rater, comparison_id=comparison_id)
+    assignment = Assignment.objects.select_related("comparison__prompt").get(
+        rater=rater, comparison_id=comparison_id
+    )
     if not request.htmx:
         return redirect("annotate:item", slug=project.slug, comparison_id=comparison_id)
     return _render(request, project, rater, assignment, event="ps:voted")

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from annotate.models import Assignment, ComparisonItem, Project, Response, Vote
+from annotate.models import (
+    Assignment,
+    AssignmentStatus,
+    ComparisonItem,
+    Project,
+    Response,
+    Vote,
+)
 
 LABELS = "ABCDEFGHIJ"
 
@@ -41,20 +48,21 @@ class Panel:
 
 
 def panel_for(*, project: Project, assignment: Assignment) -> Panel:
-    comparison = assignment.comparison
+    comparison = assignment.comparison  # callers load it with its prompt (select_related)
     items = list(
-        ComparisonItem.objects.filter(comparison_id=comparison.pk)
+        ComparisonItem.objects.filter(comparison_id=assignment.comparison_id)
         .select_related("response")
         .order_by("position")
     )
     canonical = [i.response_id for i in items]
     by_id = {i.response_id: i.response for i in items}
-    order = (
-        assignment.display_order
-        if sorted(assignment.display_order) == sorted(canonical)
-        else canonical
-    )
-    vote = Vote.objects.filter(comparison_id=comparison.pk, rater_id=assignment.rater_id).first()
+    order = shown_order(assignment, canonical)
+    # Only a finished (or re-opened by undo, which deletes the vote) item can hold a vote.
+    vote = None
+    if assignment.status == AssignmentStatus.DONE:
+        vote = Vote.objects.filter(
+            comparison_id=assignment.comparison_id, rater_id=assignment.rater_id
+        ).first()
     ratings = (vote.ratings if vote else {}) or {}
     shown = [
         ShownResponse(label=LABELS[n], response=by_id[rid], ratings=ratings.get(str(rid), {}))
@@ -71,6 +79,13 @@ def panel_for(*, project: Project, assignment: Assignment) -> Panel:
     if vote is not None:
         _prefill(panel, vote, order)
     return panel
+
+
+def shown_order(assignment: Assignment, canonical: list[int]) -> list[int]:
+    """The order this rater sees; canonical if the stored one no longer matches the items."""
+    if sorted(assignment.display_order) == sorted(canonical):
+        return list(assignment.display_order)
+    return list(canonical)
 
 
 def _prefill(panel: Panel, vote: Vote, order: list[int]) -> None:

@@ -69,7 +69,7 @@ def test_expired_lease_returns_the_item_to_the_pool_for_someone_else():
     assert assignment_next(project=project, rater=fast).comparison_id == comparison.pk
     # The slow rater's late vote is refused: the slot went to another rater.
     with pytest.raises(ValidationError, match="went to another rater"):
-        assignment_for_vote(comparison=comparison, rater=slow)
+        assignment_for_vote(assignment=Assignment.objects.get(rater=slow))
 
 
 def test_expired_lease_is_renewed_when_the_slot_is_still_free():
@@ -79,7 +79,8 @@ def test_expired_lease_is_renewed_when_the_slot_is_still_free():
     assignment_next(project=project, rater=rater)
     Assignment.objects.update(assigned_at=timezone.now() - timedelta(hours=2))
     assignments_expire()
-    assert assignment_for_vote(comparison=comparison, rater=rater).status == "assigned"
+    renewed = assignment_for_vote(assignment=Assignment.objects.get(rater=rater))
+    assert renewed.status == "assigned"
     comparison.refresh_from_db()
     assert comparison.slots_taken == 1
 
@@ -95,10 +96,13 @@ def test_skip_frees_the_slot_and_the_rater_never_gets_it_back():
     assert assignment_next(project=project, rater=other).comparison_id == comparison.pk
 
 
-def test_unassigned_comparison_cannot_be_voted():
-    comparison = make_comparison()
-    with pytest.raises(ValidationError, match="not assigned"):
-        assignment_for_vote(comparison=comparison, rater=HumanRaterFactory())
+def test_skipped_comparison_cannot_be_voted():
+    project = ProjectFactory(overlap=1)
+    make_comparison(project=project)
+    rater = HumanRaterFactory()
+    assignment = assignment_skip(assignment=assignment_next(project=project, rater=rater))
+    with pytest.raises(ValidationError, match="skipped"):
+        assignment_for_vote(assignment=assignment)
 
 
 def test_display_order_is_balanced_across_raters():
