@@ -379,6 +379,9 @@ class Assignment(models.Model):
             models.Index(fields=["status", "assigned_at"], name="assignment_lease_idx"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.rater.name} -> comparison {self.comparison_id} ({self.status})"
+
     def save(self, *args, **kwargs) -> None:
         if self.project_id is None and self.comparison_id is not None:
             self.project_id = (
@@ -387,9 +390,6 @@ class Assignment(models.Model):
                 .get()
             )
         super().save(*args, **kwargs)
-
-    def __str__(self) -> str:
-        return f"{self.rater.name} -> comparison {self.comparison_id} ({self.status})"
 
 
 class Adjudication(models.Model):

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, Max, OuterRef
 from django.utils import timezone
 
@@ -249,4 +249,28 @@ def assignment_for_vote(*, assignment: Assignment) -> Assignment:
             status=AssignmentStatus.ASSIGNED, assigned_at=timezone.now()
         )
     assignment.refresh_from_db()
+    return assignment
+
+
+def assignment_for_comparison(*, comparison: Comparison, rater: Rater) -> Assignment:
+    """A rater voting on a named comparison (API clients) takes a slot like the queue would.
+
+    Their own assignment is reused; otherwise one of the k slots is claimed, or the vote is
+    refused once k raters hold the comparison, so overlap holds whichever way votes arrive.
+    """
+    existing = Assignment.objects.filter(comparison=comparison, rater=rater).first()
+    if existing is not None:
+        return assignment_for_vote(assignment=existing)
+    project = comparison.project
+    try:
+        assignment = _assign(comparison.pk, project, rater)
+    except IntegrityError:
+        # The same rater's concurrent request claimed it first; its slot is the one we share.
+        return assignment_for_vote(
+            assignment=Assignment.objects.get(comparison=comparison, rater=rater)
+        )
+    if assignment is None:
+        raise ValidationError(
+            f"this comparison already has its {project.overlap} raters", field="comparison"
+        )
     return assignment

@@ -150,26 +150,28 @@ def _edited_response(
     comparison: Comparison, rater: Rater, text: str, edited_from_id: int | None
 ) -> Response:
     """The rewrite as a Response of its own; an identical text already there is reused."""
-    existing = Response.objects.filter(
-        prompt_id=comparison.prompt_id, content_hash=content_hash(text)
-    ).first()
-    if existing:
-        return existing
-    return Response.objects.create(
+    # get_or_create, not check-then-create: the same edit sent twice at once must not collide
+    # on the (prompt, content_hash) constraint.
+    response, _ = Response.objects.get_or_create(
         prompt_id=comparison.prompt_id,
-        text=text,
-        source="edit",
-        edited_from_id=edited_from_id,
-        author=rater,
+        content_hash=content_hash(text),
+        defaults={"text": text, "source": "edit", "edited_from_id": edited_from_id, "author": rater},
     )
+    return response
 
 
-def vote_delete(*, vote: Vote) -> None:
-    """Undo: remove the vote and put the assignment back in the rater's queue."""
+def vote_delete(*, vote: Vote) -> bool:
+    """Undo: remove the vote and put the assignment back in the rater's queue.
+
+    Returns False when the vote was already gone (a concurrent undo won): counts stay right.
+    """
     with transaction.atomic():
+        deleted, _ = Vote.objects.filter(pk=vote.pk).delete()
+        if not deleted:
+            return False
         Comparison.objects.filter(pk=vote.comparison_id).update(vote_count=F("vote_count") - 1)
         # A fresh lease: the rater is looking at the item again right now.
         Assignment.objects.filter(comparison_id=vote.comparison_id, rater_id=vote.rater_id).update(
             status=AssignmentStatus.ASSIGNED, completed_at=None, assigned_at=timezone.now()
         )
-        vote.delete()
+    return True

@@ -61,16 +61,28 @@ def test_ratings_must_use_the_projects_criteria_and_1_to_5():
     comparison = make_comparison()
     rid = comparison.ordered_responses()[0].pk
     with pytest.raises(ValidationError, match="unknown criterion"):
-        vote_submit(comparison=comparison, rater=HumanRaterFactory(), choice="a", ratings={str(rid): {"funny": 3}})
+        vote_submit(
+            comparison=comparison,
+            rater=HumanRaterFactory(),
+            choice="a",
+            ratings={str(rid): {"funny": 3}},
+        )
     with pytest.raises(ValidationError, match="1 to 5"):
-        vote_submit(comparison=comparison, rater=HumanRaterFactory(), choice="a", ratings={str(rid): {"helpful": 0}})
+        vote_submit(
+            comparison=comparison,
+            rater=HumanRaterFactory(),
+            choice="a",
+            ratings={str(rid): {"helpful": 0}},
+        )
 
 
 def test_edit_becomes_a_response_written_by_the_rater_from_the_chosen_one():
     comparison = make_comparison()
     rater = HumanRaterFactory()
     chosen = comparison.ordered_responses()[1]
-    vote = vote_submit(comparison=comparison, rater=rater, choice=Choice.B, edited_text="A better answer.")
+    vote = vote_submit(
+        comparison=comparison, rater=rater, choice=Choice.B, edited_text="A better answer."
+    )
     edited = Response.objects.get(pk=vote.edited_response_id)
     assert (edited.text, edited.edited_from_id, edited.author_id, edited.source) == (
         "A better answer.",
