@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from annotate.admin_import import ProjectAdminImportMixin
 from annotate.models import (
     Assignment,
     Comparison,
@@ -23,7 +24,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(ProjectAdminImportMixin, admin.ModelAdmin):
     list_display = ["name", "mode", "overlap", "created_at"]
     list_filter = ["mode"]
     search_fields = ["name", "slug"]
