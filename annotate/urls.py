@@ -12,6 +12,7 @@ urlpatterns = [
     path("p/<slug:slug>/c/<int:comparison_id>/skip/", annotator.skip, name="skip"),
     path("p/<slug:slug>/undo/", annotator.undo, name="undo"),
     path("p/<slug:slug>/progress/", annotator.progress, name="progress"),
+    path("p/<slug:slug>/prefetch/", annotator.prefetch, name="prefetch"),
     path("p/<slug:slug>/history/", annotator.history, name="history"),
     path("p/<slug:slug>/diff/", annotator.diff, name="diff"),
     path("p/<slug:slug>/review/", review.review_list, name="review_list"),

@@ -183,19 +183,19 @@ def _claim_leftover(project: Project, rater: Rater) -> Assignment | None:
     return None
 
 
-def assignment_open(*, project: Project, rater: Rater) -> Assignment | None:
+def assignment_open(
+    *, project: Project, rater: Rater, exclude_comparison_id: int | None = None
+) -> Assignment | None:
     """The rater's oldest open assignment in the project whose lease still runs."""
-    return (
-        Assignment.objects.filter(
-            rater=rater,
-            project=project,
-            status=AssignmentStatus.ASSIGNED,
-            assigned_at__gte=timezone.now() - lease_duration(),
-        )
-        .select_related("comparison__prompt")
-        .order_by("id")
-        .first()
+    qs = Assignment.objects.filter(
+        rater=rater,
+        project=project,
+        status=AssignmentStatus.ASSIGNED,
+        assigned_at__gte=timezone.now() - lease_duration(),
     )
+    if exclude_comparison_id is not None:
+        qs = qs.exclude(comparison_id=exclude_comparison_id)
+    return qs.select_related("comparison__prompt").order_by("id").first()
 
 
 def assignment_next(*, project: Project, rater: Rater) -> Assignment | None:
@@ -208,6 +208,14 @@ def assignment_next(*, project: Project, rater: Rater) -> Assignment | None:
     if cache.add("annotate:lease-sweep", True, timeout=30):
         assignments_expire()
     return assignment_claim(project=project, rater=rater)
+
+
+def assignment_prefetch(*, project: Project, rater: Rater, after_comparison_id: int) -> Assignment | None:
+    """The item that will follow the one on screen, claimed now so it can be shown at once."""
+    following = assignment_open(
+        project=project, rater=rater, exclude_comparison_id=after_comparison_id
+    )
+    return following or assignment_claim(project=project, rater=rater)
 
 
 def assignment_skip(*, assignment: Assignment, reason: str = "", flag: str = "") -> Assignment:

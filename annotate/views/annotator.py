@@ -17,7 +17,12 @@ from annotate.forms import SkipForm, VoteForm
 from annotate.membership import project_for_member
 from annotate.models import Assignment, AssignmentStatus, ComparisonItem, Membership, Response
 from annotate.progress import history_for, last_vote, previous_assignment, progress_for
-from annotate.services.queue import assignment_for_vote, assignment_next, assignment_skip
+from annotate.services.queue import (
+    assignment_for_vote,
+    assignment_next,
+    assignment_prefetch,
+    assignment_skip,
+)
 from annotate.services.raters import rater_for_user
 from annotate.services.votes import vote_delete, vote_submit
 from annotate.views.panel import panel_for, shown_order
@@ -56,6 +61,26 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
     project, _ = project_for_member(user=request.user, slug=slug)
     rater = rater_for_user(user=request.user)
     return _render(request, project, rater, assignment_next(project=project, rater=rater))
+
+
+@login_required
+@require_GET
+def prefetch(request: HttpRequest, slug: str) -> HttpResponse:
+    """The panel of the item after `?after=<comparison id>`, fetched while the rater works."""
+    project, _ = project_for_member(user=request.user, slug=slug)
+    rater = rater_for_user(user=request.user)
+    try:
+        after = int(request.GET.get("after", ""))
+    except ValueError:
+        return HttpResponse("after=<comparison id> is required", status=400)
+    following = assignment_prefetch(project=project, rater=rater, after_comparison_id=after)
+    if following is None:
+        return HttpResponse(status=204)
+    # Once shown, the prefetched item's "previous" is the one on screen now.
+    shown_now = Assignment.objects.filter(rater=rater, comparison_id=after).first()
+    context = {"project": project, "error": "", "previous": shown_now}
+    context["panel"] = panel_for(project=project, assignment=following)
+    return render(request, PANEL, context)
 
 
 @login_required

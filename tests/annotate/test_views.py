@@ -203,3 +203,21 @@ def test_reviewer_sees_votes_side_by_side_and_adjudicates(client, project):
         {"choice": "b", "note": "B cites"},
     )
     assert Adjudication.objects.get().choice == "b"
+
+
+def test_prefetch_claims_the_following_item_without_touching_the_current_one(
+    client, project, annotator
+):
+    first = make_comparison(project=project)
+    second = make_comparison(project=project)
+    _current(client, project)
+    url = reverse("annotate:prefetch", args=[project.slug])
+    page = client.get(url, {"after": first.pk}, **HTMX)
+    assert f'data-comparison="{second.pk}"' in page.content.decode()
+    again = client.get(url, {"after": first.pk}, **HTMX).content.decode()
+    assert f'data-comparison="{second.pk}"' in again  # idempotent: no third item claimed
+    assert Assignment.objects.count() == 2
+    # The queue still serves the first item until it is voted.
+    assert f'data-comparison="{first.pk}"' in _current(client, project).content.decode()
+    assert client.get(url, {"after": second.pk}, **HTMX).status_code == 200
+    assert client.get(url, {"after": "x"}).status_code == 400

@@ -169,3 +169,43 @@ def test_hostile_model_output_renders_inert(page, live_server):
     assert page.locator("iframe").count() == 0
     assert page.locator("#panel img").count() == 0
     assert "<script>alert('script')</script>" in page.inner_text("#panel")
+
+
+def test_next_item_is_prefetched_and_shows_before_the_vote_returns(page):
+    project = ProjectFactory(overlap=1)
+    user = UserFactory()
+    MembershipFactory(project=project, user=user)
+    first, second = make_comparison(project=project), make_comparison(project=project)
+    login(page, user.username)
+    page.goto(f"/p/{project.slug}/")
+    page.wait_for_load_state("networkidle")  # the prefetch of the next panel has landed
+    released = []
+
+    def slow_vote(route):
+        page.wait_for_timeout(1500)
+        released.append(True)
+        route.continue_()
+
+    page.route("**/vote/", slow_vote)
+    page.keyboard.press("1")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f'#panel[data-comparison="{second.pk}"]', timeout=1000)
+    assert released == []  # shown from the prefetch, before the server answered the vote
+    page.wait_for_function("!document.getElementById('panel-leaving')")
+    assert Vote.objects.get(comparison=first).rater.user == user
+    assert page.get_attribute("#panel", "data-comparison") == str(second.pk)
+
+
+def test_a_refused_vote_shows_its_error_on_the_same_item(page):
+    project = ProjectFactory(overlap=1)
+    user = UserFactory()
+    MembershipFactory(project=project, user=user)
+    first = make_comparison(project=project)
+    make_comparison(project=project)
+    login(page, user.username)
+    page.goto(f"/p/{project.slug}/")
+    page.keyboard.press("Enter")  # no choice made
+    page.wait_for_selector("#panel .error")
+    assert "choice must be one of" in page.inner_text("#panel .error")
+    assert page.get_attribute("#panel", "data-comparison") == str(first.pk)
+    assert not Vote.objects.exists()

@@ -103,7 +103,69 @@
     setupDrag();
     const first = $("#ranking .rank-item");
     if (first) first.focus();
+    prefetchNext();
   }
+
+  // Prefetch: while the rater judges one item the server claims the next and we keep its panel
+  // ready, so a vote shows it at once; the vote's own response then only confirms it.
+  let prefetched = null; // {after, id, html}
+  let optimistic = null; // {shown} while a vote whose next panel we already showed is in flight
+
+  function prefetchNext() {
+    prefetched = null;
+    const p = panel();
+    if (!p || !p.dataset.prefetchUrl) return;
+    const after = p.dataset.comparison;
+    fetch(p.dataset.prefetchUrl, { headers: { "HX-Request": "true" }, credentials: "same-origin" })
+      .then((r) => (r.status === 200 ? r.text() : null))
+      .then((html) => {
+        if (!html || !panel() || panel().dataset.comparison !== after) return;
+        const m = html.match(/id="panel"[^>]*data-comparison="(\d+)"/);
+        if (m) prefetched = { after, id: m[1], html };
+      })
+      .catch(() => {});
+  }
+
+  function readyToVote(form) {
+    if ($("#ranking", form)) return true;
+    return !!$('input[name="choice"]:checked', form);
+  }
+
+  function showPrefetched() {
+    const old = panel();
+    old.id = "panel-leaving";
+    old.hidden = true;
+    old.insertAdjacentHTML("beforebegin", prefetched.html);
+    const fresh = document.getElementById("panel");
+    optimistic = { shown: prefetched.id, old };
+    prefetched = null;
+    htmx.process(fresh);
+    onPanelReady();
+  }
+
+  document.addEventListener("htmx:beforeRequest", (e) => {
+    const form = e.detail.elt;
+    if (!form || form.id !== "vote-form" || optimistic) return;
+    if (prefetched && prefetched.after === panel().dataset.comparison && readyToVote(form)) {
+      showPrefetched();
+    }
+  });
+
+  document.addEventListener("htmx:beforeSwap", (e) => {
+    if (!optimistic || e.detail.elt.id !== "vote-form") return;
+    const m = (e.detail.serverResponse || "").match(/id="panel"[^>]*data-comparison="(\d*)"/);
+    if (e.detail.xhr.status === 200 && m && m[1] === optimistic.shown) {
+      e.detail.shouldSwap = false; // what we showed is what the server says comes next
+    } else {
+      e.detail.target = document.getElementById("panel"); // an error, or another next item
+    }
+  });
+
+  document.addEventListener("htmx:afterRequest", (e) => {
+    if (!optimistic || e.detail.elt.id !== "vote-form") return;
+    optimistic.old.remove();
+    optimistic = null;
+  });
 
   document.addEventListener("submit", (e) => {
     const form = e.target;
