@@ -36,7 +36,7 @@ pytestmark = pytest.mark.django_db
 
 def _quickstart(*args: str) -> str:
     out = StringIO()
-    call_command("quickstart", "--no-serve", *args, stdout=out)
+    call_command("quickstart", "--no-serve", "--skip-model", *args, stdout=out)
     return out.getvalue()
 
 
@@ -139,7 +139,7 @@ def test_quickstart_serves_then_stops_both_children(tmp_path: Path, stop_signal:
     manage = Path(settings.BASE_DIR) / "manage.py"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, str(manage), "quickstart", "--port", str(port)],
+            [sys.executable, str(manage), "quickstart", "--skip-model", "--port", str(port)],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -167,3 +167,18 @@ def test_quickstart_serves_then_stops_both_children(tmp_path: Path, stop_signal:
     assert not any(_alive(pid) for pid in children)
     assert _get(f"http://127.0.0.1:{port}/admin/login/") is None
     assert "Stopped the worker and the web server." in log.read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_quickstart_builds_and_registers_the_tiny_offline_model(settings, tmp_path):
+    """The first run trains the tiny model on the built-in corpus plus the demo conversations."""
+    from training.models import ModelVersion
+
+    settings.DATA_DIR = tmp_path
+    out = StringIO()
+    call_command("quickstart", "--no-serve", stdout=out)
+    version = ModelVersion.objects.get(name="tiny-llama")
+    assert Path(version.base_model, "config.json").exists()
+    assert Path(version.base_model, "tokenizer.json").exists()
+    assert "Model version tiny-llama ready" in out.getvalue()

@@ -37,7 +37,7 @@ DEMO_ACCOUNTS = (
 # Hook: dotted paths of callables `step(*, project: Project, stdout) -> None` run after the demo
 # is loaded, in order, e.g. a training step that builds a tiny model so the demo can train.
 # Import them lazily here so the web process never pays for heavy imports (torch).
-EXTRA_STEPS: tuple[str, ...] = ()
+EXTRA_STEPS: tuple[str, ...] = ("training.bootstrap.quickstart_step",)
 
 READY_TIMEOUT_S = 120
 STOP_TIMEOUT_S = 20
@@ -51,6 +51,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--no-serve", action="store_true", help="set up only; do not serve")
+        parser.add_argument(
+            "--skip-model",
+            action="store_true",
+            help="do not build the tiny offline model (generation and training need a model)",
+        )
         parser.add_argument("--host", default="127.0.0.1", help="address to serve on")
         parser.add_argument("--port", type=int, default=8000, help="port to serve on")
         parser.add_argument(
@@ -64,7 +69,7 @@ class Command(BaseCommand):
         project = demo_load(reset=reset_demo)
         credentials = self._accounts(project)
         self._say(self._demo_summary(project))
-        for path in EXTRA_STEPS:
+        for path in () if options["skip_model"] else EXTRA_STEPS:
             import_string(path)(project=project, stdout=self.stdout)
         if no_serve:
             self._say(self._credentials_text(credentials))
