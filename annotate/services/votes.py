@@ -146,6 +146,59 @@ def vote_submit(
     return vote
 
 
+def votes_create_imported(
+    *,
+    rater: Rater,
+    verdicts: list[tuple[Comparison, str]],
+    metadata: list[dict] | None = None,
+) -> int:
+    """Record freshly imported preference data in bulk: `rater`'s choice on each comparison.
+
+    For datasets loaded by annotate.services.import_ (trl chosen/rejected pairs): a few queries
+    per batch instead of vote_submit's several per vote. `metadata`, when given, holds each
+    verdict's provenance, in the same order. A comparison the rater already voted on keeps that
+    vote (vote_submit would replace it), and only the first verdict on a comparison counts.
+    vote_count goes up in one UPDATE with F(), so votes cast meanwhile are not lost. Returns how
+    many votes were created.
+
+    The choice must be one of Choice.values, in canonical positions ("a" is position 0).
+    What vote_submit checks per vote and this skips, and why that is safe here:
+    - that the comparison is pairwise (it reads the items of each): imported verdicts are on
+      comparisons just made from a chosen and a rejected response, two items;
+    - strength, ranking, ratings, edits, display order and probability: imports carry none;
+    - settling the rater's assignment: an imported rater never claims one (the queue and the
+      votes API serve human raters), so there is none to mark done.
+    """
+    if metadata is not None and len(metadata) != len(verdicts):
+        raise ValueError(f"{len(verdicts)} verdicts but {len(metadata)} metadata entries")
+    allowed = Choice.values  # built anew on each access: once per call, not per verdict
+    first: dict[int, Vote] = {}
+    for index, (comparison, choice) in enumerate(verdicts):
+        if choice not in allowed:
+            raise ValidationError(f"choice must be one of {allowed}", field="choice")
+        if comparison.pk not in first:
+            first[comparison.pk] = Vote(
+                comparison=comparison,
+                rater=rater,
+                choice=choice,
+                metadata=dict(metadata[index]) if metadata is not None else {},
+            )
+    if not first:
+        return 0
+    with transaction.atomic():
+        voted = set(
+            Vote.objects.filter(rater=rater, comparison_id__in=first).values_list(
+                "comparison_id", flat=True
+            )
+        )
+        votes = [vote for pk, vote in first.items() if pk not in voted]
+        Vote.objects.bulk_create(votes)
+        Comparison.objects.filter(pk__in=[vote.comparison_id for vote in votes]).update(
+            vote_count=F("vote_count") + 1
+        )
+    return len(votes)
+
+
 def _edited_response(
     comparison: Comparison, rater: Rater, text: str, edited_from_id: int | None
 ) -> Response:
@@ -155,7 +208,12 @@ def _edited_response(
     response, _ = Response.objects.get_or_create(
         prompt_id=comparison.prompt_id,
         content_hash=content_hash(text),
-        defaults={"text": text, "source": "edit", "edited_from_id": edited_from_id, "author": rater},
+        defaults={
+            "text": text,
+            "source": "edit",
+            "edited_from_id": edited_from_id,
+            "author": rater,
+        },
     )
     return response
 
