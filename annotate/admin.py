@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from annotate.admin_actions import export_snapshot
 from annotate.admin_import import ProjectAdminImportMixin
 from annotate.models import (
     Assignment,
@@ -30,6 +31,7 @@ class ProjectAdmin(ProjectAdminImportMixin, admin.ModelAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
+    actions = [export_snapshot]
 
 
 @admin.register(Membership)
