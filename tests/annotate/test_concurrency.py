@@ -21,7 +21,7 @@ from rest_framework.authtoken.models import Token
 from annotate.models import Comparison, Response, Role, Vote
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory, make_comparison
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
 ROUNDS = 25
 TIMEOUT_S = 60

@@ -30,7 +30,7 @@ from tests.factories import (
     make_comparison,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
 def judge() -> Rater:

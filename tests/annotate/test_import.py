@@ -30,7 +30,7 @@ from annotate.services import import_
 from annotate.services.import_ import ImportFileError, data_import
 from tests.factories import ProjectFactory, PromptFactory, ResponseFactory, UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
 # --- helpers ------------------------------------------------------------------------------------

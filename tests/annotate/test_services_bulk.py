@@ -29,7 +29,7 @@ from tests.factories import (
     make_comparison,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
 def prompts_with_answers(project: Project, counts: list[int]) -> list[tuple[Prompt, list]]:

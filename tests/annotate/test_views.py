@@ -9,7 +9,7 @@ from annotate.models import Adjudication, Assignment, AssignmentStatus, Role, Vo
 from annotate.services.raters import rater_for_user
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory, make_comparison
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
