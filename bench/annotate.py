@@ -117,9 +117,10 @@ def build(db_path: Path, prompts: int, raters: int = 200) -> dict:
         ((c, r, t, t) for c, r, t in votes()),
     )
     cur.executemany(
-        "INSERT OR IGNORE INTO annotate_assignment (comparison_id, rater_id, status, display_order,"
-        " skip_reason, flag, assigned_at, completed_at) VALUES (?, ?, 'done', '[]', '', '', ?, ?)",
-        ((c, r, t, t) for c, r, t in votes()),
+        "INSERT OR IGNORE INTO annotate_assignment (comparison_id, rater_id, project_id, status,"
+        " display_order, skip_reason, flag, assigned_at, completed_at)"
+        " VALUES (?, ?, ?, 'done', '[]', '', '', ?, ?)",
+        ((c, r, project_id, t, t) for c, r, t in votes()),
     )
     con.commit()
     counts = {

@@ -18,7 +18,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, F, Max, OuterRef
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from annotate.errors import ValidationError
@@ -76,21 +76,21 @@ def _release_slot(comparison_id: int) -> None:
 
 
 def _take_slot(comparison_id: int, overlap: int) -> int | None:
-    """Atomically take one slot; returns the slot index, or None when the comparison is full."""
-    taken = (
-        Comparison.objects.select_for_update()
-        .filter(pk=comparison_id, slots_taken__lt=overlap)
-        .values_list("slots_taken", flat=True)
-        .first()
-    )
-    if taken is None:
-        return None
-    changes = {"slots_taken": F("slots_taken") + 1}
-    if taken + 1 >= overlap:
-        changes["reopened"] = False
-    # The slots_taken guard makes this safe on databases where select_for_update is a no-op.
-    updated = Comparison.objects.filter(pk=comparison_id, slots_taken=taken).update(**changes)
-    return taken if updated else None
+    """Atomically take one slot; returns the slot index, or None when the comparison is full.
+
+    One UPDATE ... RETURNING (SQLite >= 3.35, PostgreSQL): the guard and the increment are a
+    single statement, so two raters can never both take the last slot.
+    """
+    table = Comparison._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(
+            f"UPDATE {table} SET slots_taken = slots_taken + 1,"
+            " reopened = CASE WHEN slots_taken + 1 >= %s THEN FALSE ELSE reopened END"
+            " WHERE id = %s AND slots_taken < %s RETURNING slots_taken",
+            [overlap, comparison_id, overlap],
+        )
+        row = cur.fetchone()
+    return None if row is None else row[0] - 1
 
 
 def _assign(comparison_id: int, project: Project, rater: Rater) -> Assignment | None:
@@ -113,45 +113,36 @@ def _assign(comparison_id: int, project: Project, rater: Rater) -> Assignment | 
         )
 
 
-def _cursor(project: Project, rater: Rater) -> int:
-    """The highest comparison id this rater ever claimed in the project (0 for none)."""
-    top = Assignment.objects.filter(rater=rater, project=project).aggregate(
-        top=Max("comparison_id")
-    )
-    return top["top"] or 0
+def _candidates(project: Project, rater: Rater) -> list[int]:
+    """Comparison ids to try, best first: reopened ones this rater never had, then fresh ones.
 
-
-def _fresh(project: Project, cursor: int) -> list[int]:
-    """The first open comparison above the cursor at each fill level: k index seeks, one query.
-
-    Raw SQL because the ORM cannot express a UNION of LIMIT-ed subqueries, and this runs on
-    every vote.
+    Fresh: the first open comparison above the rater's cursor (the highest comparison id it ever
+    claimed here) at each fill level, k index seeks. Reopened: a partial-index seek below the
+    cursor. One raw statement, because the ORM cannot express a UNION of LIMIT-ed subqueries and
+    this runs on every vote.
     """
-    table = Comparison._meta.db_table
-    part = (
-        f"SELECT * FROM (SELECT id FROM {table} WHERE project_id = %s AND slots_taken = %s"
-        f" AND id > %s ORDER BY id LIMIT 1) AS level{{n}}"
+    comparisons, assignments = Comparison._meta.db_table, Assignment._meta.db_table
+    cursor = (
+        f"(SELECT COALESCE(MAX(comparison_id), 0) FROM {assignments}"
+        " WHERE rater_id = %s AND project_id = %s)"
     )
-    sql = " UNION ALL ".join(part.format(n=n) for n in range(project.overlap))
-    params = [v for level in range(project.overlap) for v in (project.pk, level, cursor)]
+    reopened = (
+        f"SELECT * FROM (SELECT c.id, 0 AS prio FROM {comparisons} c WHERE c.project_id = %s"
+        f" AND c.reopened AND c.slots_taken < %s AND c.id < {cursor} AND NOT EXISTS"
+        f" (SELECT 1 FROM {assignments} a WHERE a.comparison_id = c.id AND a.rater_id = %s)"
+        " ORDER BY c.id LIMIT 3) AS reopened"
+    )
+    level = (
+        f"SELECT * FROM (SELECT id, 1 AS prio FROM {comparisons} WHERE project_id = %s"
+        f" AND slots_taken = %s AND id > {cursor} ORDER BY id LIMIT 1) AS level{{n}}"
+    )
+    sql = " UNION ALL ".join([reopened] + [level.format(n=n) for n in range(project.overlap)])
+    params = [project.pk, project.overlap, rater.pk, project.pk, rater.pk]
+    for n in range(project.overlap):
+        params += [project.pk, n, rater.pk, project.pk]
     with connection.cursor() as cur:
         cur.execute(sql, params)
-        return sorted(row[0] for row in cur.fetchall())
-
-
-def _candidates(project: Project, rater: Rater) -> list[int]:
-    """Comparison ids to try, best first: reopened ones this rater never had, then fresh ones."""
-    cursor = _cursor(project, rater)
-    mine = Assignment.objects.filter(rater=rater, comparison=OuterRef("pk"))
-    reopened = list(
-        Comparison.objects.filter(
-            project=project, reopened=True, slots_taken__lt=project.overlap, id__lt=cursor
-        )
-        .exclude(Exists(mine))
-        .order_by("id")
-        .values_list("id", flat=True)[:3]
-    )
-    return reopened + _fresh(project, cursor)
+        return [cid for cid, _ in sorted(cur.fetchall(), key=lambda row: (row[1], row[0]))]
 
 
 def assignment_claim(*, project: Project, rater: Rater) -> Assignment | None:
@@ -210,7 +201,9 @@ def assignment_next(*, project: Project, rater: Rater) -> Assignment | None:
     return assignment_claim(project=project, rater=rater)
 
 
-def assignment_prefetch(*, project: Project, rater: Rater, after_comparison_id: int) -> Assignment | None:
+def assignment_prefetch(
+    *, project: Project, rater: Rater, after_comparison_id: int
+) -> Assignment | None:
     """The item that will follow the one on screen, claimed now so it can be shown at once."""
     following = assignment_open(
         project=project, rater=rater, exclude_comparison_id=after_comparison_id

@@ -78,14 +78,17 @@ def vote_submit(
     display_order: list[int] | None = None,
     preference_probability: float | None = None,
     metadata: dict | None = None,
+    item_ids: list[int] | None = None,
 ) -> Vote:
     """Record (or update) `rater`'s vote on `comparison`.
 
     Pairwise comparisons take `choice` (canonical positions: "a" is position 0) and an optional
     `strength` for A/B; N-way comparisons take `ranking`. `edited_text` becomes a Response that
-    the export ranks above the chosen one.
+    the export ranks above the chosen one. `item_ids`, when given, must be the comparison's
+    response ids in canonical order.
     """
-    item_ids = list(comparison.items.order_by("position").values_list("response_id", flat=True))
+    if item_ids is None:  # callers on a hot path pass the canonical order they already read
+        item_ids = list(comparison.items.order_by("position").values_list("response_id", flat=True))
     tiers = None
     if ranking is not None:
         tiers = _validate_ranking(ranking, item_ids)

@@ -39,14 +39,18 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "annotate/home.html", {"rows": rows})
 
 
-def _render(request, project, rater, assignment, *, status: int = 200, error: str = "", event=None):
+def _render(
+    request, project, rater, assignment, *, status=200, error="", event=None, previous=None
+):
+    if previous is None or (assignment is not None and previous.pk == assignment.pk):
+        previous = previous_assignment(
+            project=project, rater=rater, before_id=assignment.pk if assignment else None
+        )
     context = {
         "project": project,
         "error": error,
         "panel": panel_for(project=project, assignment=assignment) if assignment else None,
-        "previous": previous_assignment(
-            project=project, rater=rater, before_id=assignment.pk if assignment else None
-        ),
+        "previous": previous,
     }
     template = PANEL if request.htmx else "annotate/compare.html"
     response = render(request, template, context, status=status)
@@ -137,13 +141,15 @@ def vote(request: HttpRequest, slug: str, comparison_id: int) -> HttpResponse:
             rationale=form.cleaned_data["rationale"],
             time_spent_ms=form.cleaned_data["time_spent_ms"],
             display_order=shown,
+            item_ids=canonical,
         )
     except ValidationError as exc:
         return _render(request, project, rater, assignment, status=422, error=str(exc))
     if not request.htmx:
         return redirect("annotate:compare", slug=project.slug)
     nxt = assignment_next(project=project, rater=rater)
-    return _render(request, project, rater, nxt, event="ps:voted")
+    # The item just voted is the next one's "previous": no need to look it up.
+    return _render(request, project, rater, nxt, event="ps:voted", previous=assignment)
 
 
 def _form_errors(form) -> str:

@@ -48,12 +48,13 @@ class Panel:
 
 
 def panel_for(*, project: Project, assignment: Assignment) -> Panel:
-    comparison = assignment.comparison  # callers load it with its prompt (select_related)
+    # One query for the items, their responses, the comparison and its prompt.
     items = list(
         ComparisonItem.objects.filter(comparison_id=assignment.comparison_id)
-        .select_related("response")
+        .select_related("response", "comparison__prompt")
         .order_by("position")
     )
+    comparison = items[0].comparison
     canonical = [i.response_id for i in items]
     by_id = {i.response_id: i.response for i in items}
     order = shown_order(assignment, canonical)
