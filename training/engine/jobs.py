@@ -5,7 +5,9 @@ The platform (training/tasks.py) writes a JobSpec as JSON and starts a child pro
 on several GPUs). The child appends one JSON object per line to ``<out_dir>/events.jsonl`` (and
 echoes it to stdout) as it goes; the platform tails that file to update the run's progress,
 metrics and logs. Exit code 0 means a "done" event was written; anything else is a failure whose
-reason is the last "error" event (or the process's stderr when it was killed).
+reason is the last "error" event (or the process's stderr when it was killed). A job stopped on
+request (the cancel file, SIGTERM or SIGINT) saves a checkpoint, writes a "cancelled" event and
+exits with EXIT_CANCELLED; rerunning the same spec resumes from that checkpoint.
 
 Nothing here imports Django or torch.
 """
@@ -33,6 +35,40 @@ JobKind = Literal[
 Method = Literal["full", "lora", "qlora", "prompt_tuning", "prefix_tuning", "ia3"]
 
 EVENTS_FILE = "events.jsonl"
+CANCEL_FILE = "cancel"
+"""Its presence in out_dir asks a training job to checkpoint and stop at the next step end. The
+engine never deletes it: whoever relaunches a cancelled job removes it first (`clear_cancel`)."""
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+"""An "error" event says why."""
+EXIT_CANCELLED = 3
+"""A "cancelled" event says at which step and checkpoint."""
+
+
+class EngineError(Exception):
+    """A problem the user can act on (bad config, missing file, empty dataset): its message is
+    shown as it is, on the run page, without a traceback."""
+
+
+class JobCancelled(Exception):
+    """Training stopped on request after saving a checkpoint."""
+
+    def __init__(self, step: int, checkpoint: str | None) -> None:
+        super().__init__(f"Cancelled at step {step}.")
+        self.step = step
+        self.checkpoint = checkpoint
+
+
+def request_cancel(out_dir: Path) -> Path:
+    path = Path(out_dir) / CANCEL_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    return path
+
+
+def clear_cancel(out_dir: Path) -> None:
+    (Path(out_dir) / CANCEL_FILE).unlink(missing_ok=True)
 
 
 @dataclass
@@ -80,20 +116,26 @@ class JobSpec:
         return path
 
 
-EventName = Literal["start", "log", "eval", "checkpoint", "warning", "done", "error"]
+EventName = Literal["start", "log", "eval", "checkpoint", "warning", "done", "error", "cancelled"]
 
 
 @dataclass
 class Event:
     """One line of events.jsonl.
 
-    - start: {"total_steps": int}
-    - log: {"step": int, "total_steps": int, "metrics": {name: float}}   (loss, reward, kl, ...)
-    - eval: {"step": int, "metrics": {...}}
+    - start: {"total_steps": int, "step": int (> 0 when resumed), "kind": str}
+    - log: {"step": int, "total_steps": int, "metrics": {name: float},
+            "elapsed_s": float, "eta_s": float | None}   (loss, reward, kl, ...)
+    - eval: {"step": int, "metrics": {...}}   (names without trl's "eval_" prefix)
     - checkpoint: {"step": int, "path": str}
     - warning: {"message": str}   (e.g. reward hacking: win rate up while KL explodes)
-    - done: {"outputs": {"model_dir"?, "adapter_dir"?, "data_file"?, ...}, "metrics": {...}}
+    - done: {"outputs": {"model_dir"?, "adapter_dir"?, "data_file"?, "eval_file"?},
+             "metrics": {...}}
+      model_dir is the weights to load (a full model, or the base an adapter sits on when the
+      job had to merge its starting adapter); adapter_dir a PEFT adapter on top of model_dir,
+      or of the job's model.path when there is no model_dir.
     - error: {"message": str}     (a clear, user-facing reason: bad config, empty dataset...)
+    - cancelled: {"step": int, "checkpoint": str | None}
     """
 
     event: EventName
