@@ -128,6 +128,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ProjectRoleEnum": "annotate.models.Role",
         "MessageRoleEnum": "annotate.models.MessageRole",
+        "JudgeKindEnum": "judges.models.JudgeKind",
+        "JudgeModeEnum": "judges.models.JudgeMode",
+        "JudgingModeEnum": "judges.models.JudgingMode",
+        "ProjectModeEnum": "annotate.models.ProjectMode",
     },
 }
 
