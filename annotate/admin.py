@@ -16,6 +16,7 @@ from annotate.models import (
     Response,
     Vote,
 )
+from training.admin_actions import generate_candidates, run_dpo, run_sft, train_reward_model
 
 
 class MembershipInline(admin.TabularInline):
@@ -31,7 +32,7 @@ class ProjectAdmin(ProjectAdminImportMixin, admin.ModelAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
-    actions = [export_snapshot]
+    actions = [export_snapshot, train_reward_model, run_sft, run_dpo, generate_candidates]
 
 
 @admin.register(Membership)
@@ -64,6 +65,7 @@ class PromptAdmin(admin.ModelAdmin):
     search_fields = ["messages", "source_file", "content_hash"]
     readonly_fields = ["content_hash", "created_at"]
     inlines = [ResponseInline]
+    actions = [generate_candidates]
 
     @admin.display(description="prompt")
     def short_text(self, obj: Prompt) -> str:
@@ -153,6 +155,7 @@ class DatasetSnapshotAdmin(admin.ModelAdmin):
     """Snapshots are immutable: training runs point at them."""
 
     list_display = ["name", "project", "kind", "format", "row_count", "created_at"]
+    actions = [train_reward_model, run_sft, run_dpo]
     list_filter = ["kind", "format", "project"]
     search_fields = ["name", "content_hash"]
 

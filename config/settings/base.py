@@ -157,6 +157,9 @@ def q_cluster_from_env() -> dict:
 
 Q_CLUSTER = q_cluster_from_env()
 
+# Multi-GPU training: an accelerate config file (accelerate launch --config_file ...) for runs.
+ACCELERATE_CONFIG = os.environ.get("ACCELERATE_CONFIG", "")
+
 # Import guards: a line longer than this is refused with a clear error, not parsed.
 IMPORT_MAX_LINE_BYTES = int(os.environ.get("PS_IMPORT_MAX_LINE_BYTES", 2 * 1024 * 1024))
 

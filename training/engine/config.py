@@ -156,6 +156,105 @@ class DpoConfig(TrainConfig):
 
 
 @dataclass
+class OnlineRLConfig(TrainConfig):
+    """Fields shared by the online RL kinds (PPO, GRPO, RLOO): prompts in, completions sampled
+    from the policy, scored by a reward model. per_device_train_batch_size counts prompts."""
+
+    learning_rate: float = _f(1e-5, "Peak AdamW learning rate.")
+    max_new_tokens: int = _f(32, "Longest sampled completion, in tokens.")
+    temperature: float = _f(
+        1.0, "Sampling temperature of the rollouts (log-probabilities use the same temperature)."
+    )
+    reward_batch_size: int = _f(16, "Sequences scored per reward-model forward pass.")
+
+
+@dataclass
+class PpoConfig(OnlineRLConfig):
+    """The engine's own PPO (Ziegler et al. 2019; trl 1.x has none): a value head on the policy,
+    a per-token KL penalty against the frozen reference, GAE, clipped policy and value losses,
+    several PPO epochs over each batch of rollouts. max_steps (or num_train_epochs over the
+    prompts) counts rollout batches; gradient_accumulation_steps is not used."""
+
+    max_prompt_length: int | None = _f(
+        128, "Prompts longer than this many tokens keep their end (None: no limit)."
+    )
+    num_ppo_epochs: int = _f(4, "Passes of PPO updates over each batch of rollouts.")
+    num_mini_batches: int = _f(
+        2, "Minibatches each batch of rollouts is cut into (one optimizer step each)."
+    )
+    kl_coef: float = _f(0.05, "Initial coefficient of the per-token KL penalty.")
+    kl_controller: Literal["fixed", "adaptive"] = _f(
+        "fixed",
+        "fixed keeps kl_coef; adaptive (Ziegler et al.) moves it to hold the KL near kl_target.",
+    )
+    kl_target: float = _f(6.0, "Adaptive controller: target KL(policy || reference), nats.")
+    kl_horizon: float = _f(10000.0, "Adaptive controller: horizon, in rollouts.")
+    gamma: float = _f(1.0, "Discount factor of GAE.")
+    lam: float = _f(0.95, "GAE lambda: bias (0) to variance (1) trade-off of the advantages.")
+    cliprange: float = _f(0.2, "Clipping range of the policy ratio.")
+    cliprange_value: float = _f(0.2, "Clipping range of the value updates.")
+    vf_coef: float = _f(0.1, "Weight of the value loss in the total loss.")
+    whiten_rewards: bool = _f(
+        False, "Scale the per-token rewards to unit variance across the batch (mean kept)."
+    )
+    missing_eos_penalty: float | None = _f(
+        None,
+        "Subtracted from the score of completions cut off by max_new_tokens (None: no penalty).",
+    )
+
+
+@dataclass
+class GrpoConfig(OnlineRLConfig):
+    """trl's GRPOTrainer with the reward model as reward function: num_generations completions
+    per prompt, advantages relative to the group's mean reward."""
+
+    num_generations: int = _f(
+        4, "Completions per prompt (the group); each step trains on batch size x this many."
+    )
+    beta: float = _f(
+        0.0, "KL coefficient against the reference (trl's default 0.0 loads no reference)."
+    )
+    num_iterations: int = _f(1, "Optimisation passes per generated batch (mu in the paper).")
+    epsilon: float = _f(0.2, "Clipping range of the policy ratio.")
+    loss_type: str = _f("dapo", "trl loss aggregation: grpo, dapo, dr_grpo, bnpo...")
+    scale_rewards: str = _f("group", "Reward scaling: group, batch or none.")
+
+
+@dataclass
+class RlooConfig(OnlineRLConfig):
+    """trl's RLOOTrainer with the reward model as reward function: each completion's baseline is
+    the mean reward of the prompt's other completions (leave-one-out)."""
+
+    num_generations: int = _f(
+        4, "Completions per prompt; each step trains on batch size x this many."
+    )
+    beta: float = _f(0.05, "KL coefficient against the reference.")
+    num_iterations: int = _f(1, "Optimisation passes per generated batch.")
+    epsilon: float = _f(0.2, "Clipping range of the policy ratio.")
+
+
+@dataclass
+class RejectionSamplingConfig:
+    """Best-of-K (Llama 3.1's rejection sampling): K completions per prompt, scored by a reward
+    model; the best becomes an SFT row, best and worst a preference pair."""
+
+    num_return_sequences: int = _f(4, "Completions sampled per prompt (K).")
+    temperature: float = _f(1.0, "Sampling temperature.")
+    top_p: float = _f(1.0, "Nucleus sampling.")
+    max_new_tokens: int = _f(64, "Longest completion, in tokens.")
+    batch_size: int = _f(8, "Prompts per generate() call and sequences per scoring pass.")
+    max_prompt_length: int | None = _f(
+        None, "Prompts longer than this many tokens keep their end (None: no limit)."
+    )
+    max_length: int | None = _f(1024, "Longest prompt + completion scored by the reward model.")
+    min_margin: float = _f(
+        0.0,
+        "A preference pair is kept only when best and worst scores differ by more than this.",
+    )
+    seed: int | None = _f(None, "Sampling seed; None uses the job's seed.")
+
+
+@dataclass
 class GenerateConfig:
     """K sampled completions per prompt of a prompt-only file, one output row per completion."""
 
@@ -216,6 +315,10 @@ CONFIGS: dict[str, type] = {
     "reward_model": RewardModelConfig,
     "sft": SftConfig,
     "dpo": DpoConfig,
+    "ppo": PpoConfig,
+    "grpo": GrpoConfig,
+    "rloo": RlooConfig,
+    "rejection_sampling": RejectionSamplingConfig,
     "generate": GenerateConfig,
     "evaluate_reward_model": EvaluateRewardModelConfig,
     "evaluate_policy": EvaluatePolicyConfig,
@@ -266,11 +369,28 @@ RANGES: dict[str, tuple[float, float | None, bool, bool]] = {
     "batch_size": (1, None, True, False),
     "top_p": (0.0, 1.0, False, True),
     "beta": (0.0, None, False, False),
+    "num_ppo_epochs": (1, None, True, False),
+    "num_mini_batches": (1, None, True, False),
+    "num_generations": (2, None, True, False),
+    "num_iterations": (1, None, True, False),
+    "kl_coef": (0.0, None, True, False),
+    "kl_target": (0.0, None, False, False),
+    "kl_horizon": (0.0, None, False, False),
+    "gamma": (0.0, 1.0, True, True),
+    "lam": (0.0, 1.0, True, True),
+    "cliprange": (0.0, None, False, False),
+    "cliprange_value": (0.0, None, False, False),
+    "reward_batch_size": (1, None, True, False),
+}
+# A KL weight of 0 is valid for GRPO / RLOO (no reference model), not for DPO's beta.
+KIND_RANGES: dict[str, dict[str, tuple[float, float | None, bool, bool]]] = {
+    "grpo": {"beta": (0.0, None, True, False)},
+    "rloo": {"beta": (0.0, None, True, False)},
 }
 
 
 def _check_ranges(kind: str, config: Any) -> None:
-    for name, (low, high, low_in, high_in) in RANGES.items():
+    for name, (low, high, low_in, high_in) in {**RANGES, **KIND_RANGES.get(kind, {})}.items():
         value = getattr(config, name, None)
         if value is None:
             continue

@@ -129,7 +129,8 @@ class Event:
     - eval: {"step": int, "metrics": {...}}   (names without trl's "eval_" prefix)
     - checkpoint: {"step": int, "path": str}
     - warning: {"message": str}   (e.g. reward hacking: win rate up while KL explodes)
-    - done: {"outputs": {"model_dir"?, "adapter_dir"?, "data_file"?, "eval_file"?},
+    - done: {"outputs": {"model_dir"?, "adapter_dir"?, "data_file"?, "preference_file"?,
+                         "eval_file"?},
              "metrics": {...}}
       model_dir is the weights to load (a full model, or the base an adapter sits on when the
       job had to merge its starting adapter); adapter_dir a PEFT adapter on top of model_dir,

@@ -32,21 +32,24 @@ HANDLERS = {
     "reward_model": "training.engine.reward",
     "sft": "training.engine.sft",
     "dpo": "training.engine.dpo",
+    "ppo": "training.engine.ppo",
+    "grpo": "training.engine.online",
+    "rloo": "training.engine.online",
+    "rejection_sampling": "training.engine.rejection",
     "generate": "training.engine.generate",
     "evaluate_reward_model": "training.engine.evaluate",
     "evaluate_policy": "training.engine.evaluate",
 }
-PLANNED = {
-    "ppo": "PPO",
-    "grpo": "GRPO",
-    "rloo": "RLOO",
-    "rejection_sampling": "Rejection sampling",
-}
-TRAINING_KINDS = ("reward_model", "sft", "dpo")
+PLANNED: dict[str, str] = {}  # kind -> display name of kinds announced but not built yet
+TRAINING_KINDS = ("reward_model", "sft", "dpo", "ppo", "grpo", "rloo")
 NEEDS_DATA = {
     "reward_model": ("train_file",),
     "sft": ("train_file",),
     "dpo": ("train_file",),
+    "ppo": ("train_file", "reward_model"),
+    "grpo": ("train_file", "reward_model"),
+    "rloo": ("train_file", "reward_model"),
+    "rejection_sampling": ("train_file", "reward_model"),
     "generate": ("train_file",),
 }
 NEEDS_EVAL_DATA = ("evaluate_reward_model", "evaluate_policy")

@@ -37,7 +37,7 @@ DEMO_ACCOUNTS = (
 # Hook: dotted paths of callables `step(*, project: Project, stdout) -> None` run after the demo
 # is loaded, in order, e.g. a training step that builds a tiny model so the demo can train.
 # Import them lazily here so the web process never pays for heavy imports (torch).
-EXTRA_STEPS: tuple[str, ...] = ("training.bootstrap.quickstart_step",)
+EXTRA_STEPS: tuple[str, ...] = ("training.services.quickstart.quickstart_training",)
 
 READY_TIMEOUT_S = 120
 STOP_TIMEOUT_S = 20

@@ -201,5 +201,6 @@ def test_an_unknown_hyperparameter_fails_fast(tmp_path: Path, base, data_dir) ->
 
 
 @pytest.mark.parametrize("kind", ["ppo", "grpo", "rloo", "rejection_sampling"])
-def test_online_rl_kinds_are_announced_not_run(tmp_path: Path, base, kind: str) -> None:
-    assert "not implemented in the engine yet" in failed(spec_for(kind, tmp_path, base))
+def test_online_rl_kinds_need_a_reward_model(tmp_path: Path, base, data_dir, kind: str) -> None:
+    spec = spec_for(kind, tmp_path, base, train_file=str(data_dir / "prompts_heldout.jsonl"))
+    assert f"A {kind} job needs a reward_model." in failed(spec)

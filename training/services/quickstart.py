@@ -1,6 +1,7 @@
-"""First-run step: a tiny offline base model trained on the built-in corpus and the project's own
-conversations, registered as the policy ModelVersion "tiny-llama" so the demo can generate and train
-without any download. Called by `manage.py quickstart` (annotate's EXTRA_STEPS hook)."""
+"""The training step of `manage.py quickstart`: a tiny offline base model trained on the built-in
+corpus and the project's own conversations, registered as the policy ModelVersion "tiny-llama", so
+the demo can generate and train without any download (annotate's quickstart EXTRA_STEPS hook).
+Building is skipped when the model directory is up to date, so later starts stay fast."""
 
 from __future__ import annotations
 
@@ -54,6 +55,11 @@ def tiny_model_ensure(
     return version
 
 
-def quickstart_step(*, project: Project, stdout) -> None:
+def quickstart_training(*, project: Project, stdout) -> None:
+    """Build and register the tiny model, then say how to train from the admin."""
     version = tiny_model_ensure(project=project, stdout=stdout)
     stdout.write(f"Model version {version.name} ready: {version.base_model}")
+    stdout.write(
+        f"To train: admin > Projects > select '{project.name}' > action 'Train reward model', "
+        "then 'Run DPO' with that reward model. Runs show their progress live on their page."
+    )
