@@ -196,10 +196,11 @@ def run(prompts: int, requests: int) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--child", "--requests", str(requests)],
         env=env,
-        check=True,
         capture_output=True,
         text=True,
     )
+    if out.returncode != 0:
+        raise SystemExit(f"measuring failed:\n{out.stderr[-3000:]}")
     return {
         "counts": counts,
         "build_s": round(build_s, 1),
