@@ -15,6 +15,15 @@ from django.utils.html import format_html, format_html_join
 from annotate.errors import ValidationError
 from annotate.models import RaterKind, SnapshotFormat, SnapshotKind
 from annotate.services.export import ExportOptions, snapshot_export
+from annotate.services.export.options import JudgeVotes
+
+JUDGE_FIELDS = (
+    "judge_votes",
+    "judge_weight",
+    "judge_soft_labels",
+    "judge_min_confidence",
+    "judge_consistent_only",
+)
 
 
 class ExportForm(forms.Form):
@@ -47,6 +56,40 @@ class ExportForm(forms.Form):
         required=False, help_text="Votes cast on or after this day (YYYY-MM-DD)."
     )
     until = forms.DateField(required=False, help_text="Votes cast on or before this day.")
+    # Not required: a form posted without them (an older page, a script) exports as before.
+    judge_votes = forms.ChoiceField(
+        required=False,
+        choices=JudgeVotes.choices,
+        initial=JudgeVotes.INCLUDE,
+        label="Judge votes",
+        help_text="Count AI-judge votes with the others, leave them out, or count only them.",
+    )
+    judge_weight = forms.FloatField(
+        required=False,
+        initial=1.0,
+        label="Judge weight",
+        help_text="What one judge vote weighs against one human vote in the majority, the "
+        "agreement and the margin (0.5: two judge votes balance one human vote).",
+    )
+    judge_soft_labels = forms.BooleanField(
+        required=False,
+        label="Judge soft labels",
+        help_text="A judge vote counts p toward A and 1 - p toward B, p = its preference "
+        "probability (pairwise; votes without one count as their verdict).",
+    )
+    judge_min_confidence = forms.FloatField(
+        required=False,
+        min_value=0.0,
+        max_value=1.0,
+        initial=0.0,
+        label="Judge minimum confidence",
+        help_text="Drop judge votes whose confidence is below this (0 keeps them all).",
+    )
+    judge_consistent_only = forms.BooleanField(
+        required=False,
+        label="Position-consistent judge votes only",
+        help_text="Drop judge votes whose verdicts in the two presentation orders disagreed.",
+    )
     name = forms.CharField(
         required=False, max_length=150, help_text="Default: project, kind, time."
     )
@@ -57,12 +100,31 @@ class ExportForm(forms.Form):
         help_text="Also write a directory for datasets.load_from_disk beside the JSONL.",
     )
 
+    def clean_judge_weight(self) -> float | None:
+        weight = self.cleaned_data.get("judge_weight")
+        if weight is not None and weight <= 0:
+            raise forms.ValidationError("The judge weight must be greater than 0.")
+        return weight
+
     def clean(self) -> dict:
         data = super().clean()
         since, until = data.get("since"), data.get("until")
         if since and until and since > until:
             self.add_error("until", "The end of the date range is before its start.")
+        if not self.errors:
+            # The service's own rules (judge weight > 0, judge votes vs rater kinds, ...), shown
+            # against the field they concern.
+            try:
+                self.to_options().validate()
+            except ValidationError as exc:
+                self.add_error(exc.field if exc.field in self.fields else None, exc.message)
         return data
+
+    def general_fields(self) -> list:
+        return [field for field in self if field.name not in JUDGE_FIELDS]
+
+    def judge_fields(self) -> list:
+        return [self[name] for name in JUDGE_FIELDS]
 
     def to_options(self) -> ExportOptions:
         data = self.cleaned_data
@@ -76,7 +138,16 @@ class ExportForm(forms.Form):
             keep_ties=data["keep_ties"],
             keep_both_bad=data["keep_both_bad"],
             include_margin=data["include_margin"],
+            judge_votes=data["judge_votes"] or JudgeVotes.INCLUDE,
+            judge_weight=_or(data["judge_weight"], 1.0),
+            judge_soft_labels=data["judge_soft_labels"],
+            judge_min_confidence=_or(data["judge_min_confidence"], 0.0),
+            judge_consistent_only=data["judge_consistent_only"],
         )
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
 
 
 def _day_bound(day, at: time) -> datetime | None:

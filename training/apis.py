@@ -121,6 +121,7 @@ class MetricPointSerializer(serializers.ModelSerializer):
 
 class ModelVersionsApi(StaffApi):
     @extend_schema(
+        operation_id="training_models_list",
         parameters=[OpenApiParameter("kind", str, description="policy or reward_model")],
         responses=paginated(ModelVersionSerializer, "ModelVersion"),
     )
@@ -159,6 +160,7 @@ class RunsApi(StaffApi):
             ref_name = "TrainingRunRequest"
 
     @extend_schema(
+        operation_id="training_runs_list",
         parameters=[
             OpenApiParameter("status", str, enum=JobStatus.values),
             OpenApiParameter("kind", str, enum=RunKind.values),
@@ -232,7 +234,10 @@ class GenerationsApi(StaffApi):
         class Meta:
             ref_name = "GenerationJobRequest"
 
-    @extend_schema(responses=paginated(GenerationSerializer, "GenerationJob"))
+    @extend_schema(
+        operation_id="training_generations_list",
+        responses=paginated(GenerationSerializer, "GenerationJob"),
+    )
     def get(self, request):
         jobs = GenerationJob.objects.order_by("-created_at")
         return self.paginate(jobs, GenerationSerializer)

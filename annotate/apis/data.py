@@ -24,7 +24,7 @@ from annotate.apis.common import Api, ErrorSerializer, int_param, paginated
 from annotate.models import RaterKind, Role, SnapshotFormat, SnapshotKind
 from annotate.permissions import project_with_role, visible_or_404
 from annotate.services.export import snapshot_export
-from annotate.services.export.options import ExportOptions
+from annotate.services.export.options import ExportOptions, JudgeVotes
 from annotate.services.import_ import FORMATS, ImportFileError, data_import
 
 
@@ -204,6 +204,32 @@ class ExportApi(Api):
         keep_ties = serializers.BooleanField(default=False)
         keep_both_bad = serializers.BooleanField(default=False)
         include_margin = serializers.BooleanField(default=False)
+        judge_votes = serializers.ChoiceField(
+            choices=JudgeVotes.choices,
+            default=JudgeVotes.INCLUDE,
+            help_text="AI-judge votes: include, exclude, or only judge votes (on top of "
+            "rater_kinds).",
+        )
+        judge_weight = serializers.FloatField(
+            default=1.0,
+            help_text="One judge vote's weight against one human vote (> 0) in the majority, "
+            "the agreement share and the margin.",
+        )
+        judge_soft_labels = serializers.BooleanField(
+            default=False,
+            help_text='A pairwise judge vote counts p toward "a" and 1 - p toward "b", '
+            "p = its preference probability.",
+        )
+        judge_min_confidence = serializers.FloatField(
+            default=0.0,
+            min_value=0.0,
+            max_value=1.0,
+            help_text="Drop judge votes whose confidence is below this.",
+        )
+        judge_consistent_only = serializers.BooleanField(
+            default=False,
+            help_text="Drop judge votes whose two presentation orders disagreed.",
+        )
         name = serializers.CharField(
             required=False, allow_blank=True, default="", help_text="Default: project, kind, date."
         )
@@ -213,6 +239,11 @@ class ExportApi(Api):
 
         class Meta:
             ref_name = "ExportRequest"
+
+        def validate_judge_weight(self, value: float) -> float:
+            if not value > 0:
+                raise serializers.ValidationError("must be greater than 0")
+            return value
 
     @extend_schema(
         request=InputSerializer, responses={201: SnapshotOutputSerializer, 400: ErrorSerializer}

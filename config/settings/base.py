@@ -132,6 +132,11 @@ SPECTACULAR_SETTINGS = {
         "JudgeModeEnum": "judges.models.JudgeMode",
         "JudgingModeEnum": "judges.models.JudgingMode",
         "ProjectModeEnum": "annotate.models.ProjectMode",
+        "RunKindEnum": "training.models.RunKind",
+        "ModelKindEnum": "training.models.ModelKind",
+        "SnapshotKindEnum": "annotate.models.SnapshotKind",
+        "RaterKindEnum": "annotate.models.RaterKind",
+        "MetricKindEnum": "training.models.RunMetric.Kind",
     },
 }
 

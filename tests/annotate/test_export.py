@@ -613,3 +613,359 @@ def test_a_reviewers_final_verdict_overrides_the_majority_unless_told_otherwise(
     assert [(r["chosen"], r["rejected"]) for r in rows] == [(b.text, a.text)]
     majority = list(export_rows(project=project, options=ExportOptions(prefer_adjudication=False)))
     assert [(r["chosen"], r["rejected"]) for r in majority] == [(a.text, b.text)]
+
+
+# --- AI-judge votes: include, exclude, weight, soft labels, metadata filters -------------------
+
+
+def judge_vote(comparison, choice: str = "", **kwargs) -> Vote:
+    return vote(comparison, choice, rater=judge(), **kwargs)
+
+
+def verdict(project, **options) -> tuple[list[tuple[str, str]], Counter]:
+    rows, counts = export(project, **options)
+    return [(r["chosen"], r["rejected"]) for r in rows], counts
+
+
+def test_judge_votes_exclude_and_only_pick_whose_votes_count():
+    comparison = make_comparison()
+    a, b = texts(comparison)
+    vote(comparison, "a")
+    judge_vote(comparison, "b")
+    judge_vote(comparison, "b")
+    assert verdict(comparison.project)[0] == [(b, a)]
+    pairs, counts = verdict(comparison.project, judge_votes="exclude")
+    assert pairs == [(a, b)] and counts["votes_used"] == 1
+    pairs, counts = verdict(comparison.project, judge_votes="only")
+    assert pairs == [(b, a)] and counts["votes_used"] == 2
+    # The same as the rater-kind filter it stands for.
+    assert export(comparison.project, judge_votes="exclude") == export(
+        comparison.project, rater_kinds=("human", "imported")
+    )
+
+
+def test_half_weight_judges_lose_to_two_humans_they_outnumber():
+    comparison = make_comparison()
+    a, b = texts(comparison)
+    for _ in range(2):
+        vote(comparison, "a")
+    for _ in range(3):
+        judge_vote(comparison, "b")
+    assert verdict(comparison.project)[0] == [(b, a)]  # 3 votes to 2
+    rows, _ = export(comparison.project, judge_weight=0.5, include_margin=True)
+    # a: 2, b: 1.5; margin (1 + 1 - 3 x 0.5) / 3.5
+    assert [(r["chosen"], r["rejected"]) for r in rows] == [(a, b)]
+    assert rows[0]["margin"] == pytest.approx(0.5 / 3.5, abs=1e-6)
+    assert len(export(comparison.project, judge_weight=0.5, min_agreement=0.57)[0]) == 1
+    pairs, counts = verdict(comparison.project, judge_weight=0.5, min_agreement=0.58)
+    assert pairs == [] and counts["dropped_low_agreement"] == 1  # agreement 2 / 3.5 = 0.571
+
+
+def test_double_weight_judge_outvotes_one_human_and_equal_weights_split():
+    comparison = make_comparison()
+    a, b = texts(comparison)
+    vote(comparison, "a")
+    judge_vote(comparison, "b")
+    assert verdict(comparison.project)[1]["dropped_split"] == 1
+    assert verdict(comparison.project, judge_weight=2)[0] == [(b, a)]
+    judge_vote(comparison, "b")
+    pairs, counts = verdict(comparison.project, judge_weight=0.5)  # 1 to 0.5 + 0.5
+    assert pairs == [] and counts["dropped_split"] == 1
+
+
+def test_fractional_weights_that_add_up_to_a_human_vote_still_split():
+    """0.1 added ten times is 0.9999999999999999: rounding must not hand the human the win."""
+    comparison = make_comparison()
+    vote(comparison, "a")
+    for _ in range(10):
+        judge_vote(comparison, "b")
+    pairs, counts = verdict(comparison.project, judge_weight=0.1)
+    assert pairs == [] and counts["dropped_split"] == 1
+
+
+def test_judge_weight_counts_in_n_way_rankings():
+    comparison = make_comparison(n=3)
+    r1, r2, r3 = comparison.ordered_responses()
+    vote(comparison, ranking=[[r1.pk], [r2.pk], [r3.pk]])
+    judge_vote(comparison, ranking=[[r3.pk], [r2.pk], [r1.pk]])
+    judge_vote(comparison, ranking=[[r3.pk], [r2.pk], [r1.pk]])
+    by_default = {(r["chosen"], r["rejected"]) for r in export(comparison.project)[0]}
+    assert by_default == {(r3.text, r1.text), (r3.text, r2.text), (r2.text, r1.text)}
+    rows, _ = export(comparison.project, judge_weight=0.4, include_margin=True)
+    assert {(r["chosen"], r["rejected"]): r["margin"] for r in rows} == {
+        (r1.text, r2.text): pytest.approx(0.2 / 1.8, abs=1e-6),
+        (r1.text, r3.text): pytest.approx(0.2 / 1.8, abs=1e-6),
+        (r2.text, r3.text): pytest.approx(0.2 / 1.8, abs=1e-6),
+    }
+
+
+def test_soft_label_counts_its_probability_toward_each_response():
+    comparison = make_comparison()
+    a, b = texts(comparison)
+    judge_vote(comparison, "a", preference_probability=0.7)
+    rows, _ = export(comparison.project, judge_soft_labels=True, include_margin=True)
+    # Alone: a wins 0.7 to 0.3, margin 0.7 - 0.3, agreement 0.7 (not the hard vote's 1).
+    assert [(r["chosen"], r["rejected"], r["margin"]) for r in rows] == [(a, b, 0.4)]
+    assert export(comparison.project, include_margin=True)[0][0]["margin"] == 1.0
+    pairs, counts = verdict(comparison.project, judge_soft_labels=True, min_agreement=0.75)
+    assert pairs == [] and counts["dropped_low_agreement"] == 1
+    assert len(export(comparison.project, min_agreement=0.75)[0]) == 1
+
+    vote(comparison, "b")  # hard: one vote each way, a split
+    assert verdict(comparison.project)[1]["dropped_split"] == 1
+    rows, _ = export(comparison.project, judge_soft_labels=True, include_margin=True)
+    # a 0.7, b 0.3 + 1; margin toward b (1 + 0.3 - 0.7) / 2
+    assert [(r["chosen"], r["rejected"]) for r in rows] == [(b, a)]
+    assert rows[0]["margin"] == pytest.approx(0.3, abs=1e-6)
+    # Weighted soft label: a 0.7 x 3 = 2.1 against b 0.9 + 1.
+    assert verdict(comparison.project, judge_soft_labels=True, judge_weight=3)[0] == [(a, b)]
+
+
+def test_soft_labels_leave_humans_and_probability_less_judges_hard():
+    comparison = make_comparison()
+    a, b = texts(comparison)
+    vote(comparison, "a", preference_probability=0.1)  # a human's probability is not used
+    judge_vote(comparison, "a")  # no probability: counts as its verdict
+    judge_vote(comparison, "b", preference_probability=0.5)  # half and half
+    pairs, _ = verdict(comparison.project, judge_soft_labels=True, include_margin=True)
+    assert pairs == [(a, b)]  # a 2.5, b 0.5
+    even = make_comparison()
+    judge_vote(even, "a", preference_probability=0.5)
+    pairs, counts = verdict(even.project, judge_soft_labels=True)
+    assert pairs == [] and counts["dropped_split"] == 1
+
+
+def test_min_confidence_drops_unsure_judge_votes_in_the_query():
+    comparison = make_comparison()
+    a, b = texts(comparison)
+    vote(comparison, "a", metadata={"confidence": 0.1})  # humans are never filtered
+    judge_vote(comparison, "b", metadata={"confidence": 0.55})
+    judge_vote(comparison, "b", metadata={"confidence": None})
+    judge_vote(comparison, "a", metadata={"confidence": 0.9})
+    assert verdict(comparison.project)[1]["dropped_split"] == 1  # 2 to 2
+    pairs, counts = verdict(comparison.project, judge_min_confidence=0.6)
+    assert pairs == [(a, b)] and counts["votes_used"] == 2
+    assert counts["dropped_judge_votes_low_confidence"] == 2
+
+
+@pytest.mark.parametrize(
+    ("metadata", "kept"),
+    [
+        ({"confidence": 0.9}, True),
+        ({"confidence": 0.6}, True),  # at the bar
+        ({"confidence": 1}, True),
+        ({"confidence": 0.59}, False),
+        ({"confidence": None}, False),
+        ({}, False),
+        ({"confidence": "high"}, False),
+    ],
+)
+def test_min_confidence_bar_on_each_kind_of_stored_confidence(metadata, kept):
+    comparison = make_comparison()
+    judge_vote(comparison, "a", metadata=metadata)
+    rows, counts = export(comparison.project, judge_min_confidence=0.6)
+    assert len(rows) == int(kept)
+    assert counts["dropped_judge_votes_low_confidence"] == int(not kept)
+
+
+def test_consistent_only_drops_judge_votes_whose_two_orders_disagreed():
+    project = ProjectFactory()
+    cases = {
+        "consistent": {"position_consistent": True},
+        "inconsistent": {"position_consistent": False},
+        "null": {"position_consistent": None},
+        "missing": {},
+    }
+    made = {}
+    for name, metadata in cases.items():
+        made[name] = make_comparison(project=project)
+        judge_vote(made[name], "a", metadata=metadata)
+    human = make_comparison(project=project)
+    vote(human, "a", metadata={"position_consistent": False})
+    kept = {name: texts(c)[0] for name, c in made.items()} | {"human": texts(human)[0]}
+    rows, counts = export(project, judge_consistent_only=True)
+    assert {r["chosen"] for r in rows} == {
+        kept[n] for n in ("consistent", "null", "missing", "human")
+    }
+    assert counts["dropped_judge_votes_inconsistent"] == 1
+    assert counts["comparisons_without_votes"] == 1
+    assert len(export(project)[0]) == 5
+
+
+def test_consistent_only_changes_the_majority():
+    comparison = make_comparison()
+    a, b = texts(comparison)
+    for _ in range(2):
+        vote(comparison, "a")
+    for consistent in (False, False, True):
+        judge_vote(comparison, "b", metadata={"position_consistent": consistent})
+    assert verdict(comparison.project)[0] == [(b, a)]
+    assert verdict(comparison.project, judge_consistent_only=True)[0] == [(a, b)]
+
+
+def test_judge_filters_and_weights_are_independent_of_chunking():
+    project = ProjectFactory()
+    for i in range(4):
+        comparison = make_comparison(project=project)
+        vote(comparison, "a")
+        judge_vote(
+            comparison,
+            "b",
+            preference_probability=0.2 + 0.1 * i,
+            metadata={"confidence": 0.5 + 0.1 * i},
+        )
+    options = ExportOptions(
+        judge_weight=1.5, judge_soft_labels=True, judge_min_confidence=0.65, include_margin=True
+    )
+    whole = list(export_rows(project=project, options=options))
+    assert len(whole) == 4
+    for chunk_size in (1, 3):
+        assert list(export_rows(project=project, options=options, chunk_size=chunk_size)) == whole
+
+
+def test_default_judge_options_export_what_no_options_export():
+    comparison = make_comparison()
+    vote(comparison, "a", strength=2)
+    judge_vote(comparison, "b", preference_probability=0.3, metadata={"confidence": 0.1})
+    judge_vote(comparison, "a", metadata={"position_consistent": False})
+    explicit = {
+        "judge_votes": "include",
+        "judge_weight": 1.0,
+        "judge_soft_labels": False,
+        "judge_min_confidence": 0.0,
+        "judge_consistent_only": False,
+        "include_margin": True,
+    }
+    assert export(comparison.project, **explicit) == export(comparison.project, include_margin=True)
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"judge_votes": "some"}, "judge_votes"),
+        ({"judge_votes": "only", "rater_kinds": ("human",)}, "judge_votes"),
+        ({"judge_votes": "exclude", "rater_kinds": ("judge",)}, "judge_votes"),
+        ({"judge_weight": 0}, "judge_weight"),
+        ({"judge_weight": -1.0}, "judge_weight"),
+        ({"judge_weight": float("nan")}, "judge_weight"),
+        ({"judge_weight": float("inf")}, "judge_weight"),
+        ({"judge_min_confidence": 1.5}, "judge_min_confidence"),
+        ({"judge_min_confidence": -0.1}, "judge_min_confidence"),
+    ],
+)
+def test_bad_judge_options_name_the_field(options, field):
+    with pytest.raises(ValidationError) as err:
+        export_rows(project=None, options=ExportOptions(**options))
+    assert err.value.field == field
+
+
+def test_snapshot_records_the_judge_options_and_says_why_it_is_empty():
+    comparison = make_comparison()
+    judge_vote(comparison, "a", metadata={"confidence": 0.2})
+    options = ExportOptions(judge_min_confidence=0.5)
+    with pytest.raises(ValidationError, match="1 judge votes low confidence dropped"):
+        snapshot_export(project=comparison.project, options=options, save_to_disk=False)
+    vote(comparison, "a")
+    options = ExportOptions(
+        judge_votes="include",
+        judge_weight=0.5,
+        judge_soft_labels=True,
+        judge_min_confidence=0.5,
+        judge_consistent_only=True,
+    )
+    snapshot = snapshot_export(project=comparison.project, options=options, save_to_disk=False)
+    assert {k: v for k, v in snapshot.filters.items() if k.startswith("judge_")} == {
+        "judge_votes": "include",
+        "judge_weight": 0.5,
+        "judge_soft_labels": True,
+        "judge_min_confidence": 0.5,
+        "judge_consistent_only": True,
+    }
+    assert snapshot.counts["dropped_judge_votes_low_confidence"] == 1
+    assert snapshot.counts["dropped_judge_votes_inconsistent"] == 0
+
+
+def test_admin_form_offers_the_judge_options_and_records_them(
+    admin_client_with_action, multi_turn_comparison
+):
+    client = admin_client_with_action
+    project = multi_turn_comparison.project
+    a, b = texts(multi_turn_comparison)
+    for _ in range(2):
+        judge_vote(multi_turn_comparison, "b")  # 2 to the human's 1 unless weighted down
+    url = "/admin/annotate/project/"
+    page = client.post(url, {"action": "export_snapshot", "_selected_action": [project.pk]})
+    html = page.content.decode()
+    assert "AI-judge votes" in html
+    for name in ("judge_votes", "judge_weight", "judge_min_confidence"):
+        assert f'name="{name}"' in html
+    form = {
+        "action": "export_snapshot",
+        "_selected_action": [project.pk],
+        "apply": "yes",
+        "kind": "preference",
+        "format": "standard",
+        "rater_kinds": ["human", "judge"],
+        "min_agreement": "0",
+        "judge_votes": "include",
+        "judge_weight": "0.25",
+        "judge_min_confidence": "0",
+        "judge_consistent_only": "on",
+    }
+    client.post(url, form, follow=True)
+    snapshot = DatasetSnapshot.objects.get()
+    assert snapshot.filters["judge_weight"] == 0.25 and snapshot.filters["judge_consistent_only"]
+    rows = [
+        json.loads(line) for line in (Path(snapshot.path) / "data.jsonl").read_text().splitlines()
+    ]
+    assert [r["chosen"] for r in rows] == [a]  # the human's 1 beats 2 x 0.25
+
+    refused = client.post(
+        url, {**form, "judge_weight": "0", "judge_votes": "only", "rater_kinds": ["human"]}
+    )
+    html = refused.content.decode()
+    assert refused.status_code == 200 and "errorlist" in html
+    assert "greater than 0" in html
+    assert DatasetSnapshot.objects.count() == 1
+    refused = client.post(url, {**form, "judge_votes": "only", "rater_kinds": ["human"]})
+    assert "leaves no vote to export" in refused.content.decode()
+    assert DatasetSnapshot.objects.count() == 1
+
+
+def test_api_export_takes_the_judge_options():
+    from django.urls import reverse
+    from rest_framework.test import APIClient
+
+    from annotate.models import Role
+    from tests.factories import MembershipFactory
+
+    comparison = make_comparison()
+    a, b = texts(comparison)
+    vote(comparison, "a")
+    judge_vote(comparison, "b", metadata={"position_consistent": False})
+    judge_vote(comparison, "b", metadata={"position_consistent": True})
+    admin = MembershipFactory(project=comparison.project, role=Role.ADMIN).user
+    client = APIClient()
+    client.force_login(admin)
+    url = reverse("api:export", args=[comparison.project.pk])
+
+    def post(body: dict):
+        return client.post(url, json.dumps(body), content_type="application/json")
+
+    made = post({"save_to_disk": False, "judge_consistent_only": True, "judge_weight": 0.9})
+    assert made.status_code == 201, made.data
+    assert made.data["filters"]["judge_consistent_only"] is True
+    assert made.data["filters"]["judge_weight"] == 0.9
+    assert made.data["counts"]["dropped_judge_votes_inconsistent"] == 1
+    rows = (Path(DatasetSnapshot.objects.get().path) / "data.jsonl").read_text().splitlines()
+    assert [json.loads(line)["chosen"] for line in rows] == [a]  # 1 against 0.9
+
+    for body, field in [
+        ({"judge_weight": 0}, "judge_weight"),
+        ({"judge_votes": "sometimes"}, "judge_votes"),
+        ({"judge_min_confidence": 2}, "judge_min_confidence"),
+        ({"judge_votes": "only", "rater_kinds": ["human"]}, "judge_votes"),
+    ]:
+        refused = post({"save_to_disk": False, **body})
+        assert (refused.status_code, refused.data["field"]) == (400, field), refused.data
+    assert DatasetSnapshot.objects.count() == 1

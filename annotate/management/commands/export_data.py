@@ -51,6 +51,18 @@ class Command(BaseCommand):
         parser.add_argument("--keep-ties", action="store_true")
         parser.add_argument("--keep-both-bad", action="store_true")
         parser.add_argument("--margin", action="store_true", help='add a float "margin" column')
+        parser.add_argument(
+            "--judge-votes", choices=["include", "exclude", "only"], default="include"
+        )
+        parser.add_argument("--judge-weight", type=float, default=1.0, metavar="W")
+        parser.add_argument("--judge-soft-labels", action="store_true")
+        parser.add_argument("--judge-min-confidence", type=float, default=0.0, metavar="P")
+        parser.add_argument("--judge-consistent-only", action="store_true")
+        parser.add_argument(
+            "--majority-only",
+            action="store_true",
+            help="ignore reviewers' final verdicts (adjudications)",
+        )
         parser.add_argument("--name", help="the snapshot's name (default: project, kind, time)")
         parser.add_argument(
             "--no-dataset-dir",
@@ -120,6 +132,12 @@ class Command(BaseCommand):
             keep_ties=options["keep_ties"],
             keep_both_bad=options["keep_both_bad"],
             include_margin=options["margin"],
+            judge_votes=options["judge_votes"],
+            judge_weight=options["judge_weight"],
+            judge_soft_labels=options["judge_soft_labels"],
+            judge_min_confidence=options["judge_min_confidence"],
+            judge_consistent_only=options["judge_consistent_only"],
+            prefer_adjudication=not options["majority_only"],
         )
         try:
             export_options.validate()

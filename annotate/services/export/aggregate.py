@@ -3,10 +3,15 @@
 The rules are documented in docs/export.md; this module is their single implementation.
 A `final_verdict` (a reviewer's adjudication, issue 3) replaces the majority of a pairwise
 comparison when given: agreement and plurality checks then do not apply.
+
+Votes carry a weight (1 unless an export weighs AI-judge votes otherwise) and, for soft labels,
+a share toward "a": majorities, agreement and margins are weighted tallies. With every weight 1
+the tallies are integers, so the default export is exactly what plain vote counts give.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,6 +48,10 @@ class VoteFacts(NamedTuple):
     strength: int | None = None
     ranking: Sequence[Sequence[int]] | None = None
     edited_id: int | None = None
+    weight: float = 1
+    """What the vote weighs against a plain vote (judge_weight for AI judges)."""
+    share_a: float | None = None
+    """A soft label: the share of `weight` toward "a" (the rest goes to "b"), else None."""
 
 
 class Pair(NamedTuple):
@@ -86,7 +95,12 @@ def aggregate_comparison(
     `counts` gathers why decisions were dropped: dropped_split (plurality tie between labels),
     dropped_low_agreement, dropped_ties, dropped_both_bad.
     """
-    if len(votes) == 1 and len(item_ids) == 2 and final_verdict is None:
+    if (
+        len(votes) == 1
+        and len(item_ids) == 2
+        and final_verdict is None
+        and votes[0].share_a is None
+    ):
         decisive = _single_decisive_vote(item_ids, votes[0])
         if decisive is not None:
             return decisive
@@ -100,8 +114,9 @@ def aggregate_comparison(
 
 
 def _single_decisive_vote(item_ids: Sequence[int], vote: VoteFacts) -> Outcome | None:
-    """One a/b vote without an edit, by far the commonest comparison: the same result as the
-    general path (agreement 1, margin = its strength), without its bookkeeping."""
+    """One hard a/b vote without an edit, by far the commonest comparison: the same result as
+    the general path (agreement 1, margin = its strength, whatever its weight), without its
+    bookkeeping."""
     if vote.edited_id is not None:
         return None
     a, b = item_ids
@@ -132,31 +147,28 @@ def _pairwise(
     final_verdict: str | None,
     outcome: Outcome,
 ) -> None:
-    labels: list[str] = []
-    voters: list[VoteFacts] = []
+    voters: list[tuple[VoteFacts, str]] = []
     for vote in votes:
         label = vote.choice if vote.choice in VERDICT_SET else pairwise_label(vote, item_ids)
         if label is not None:
-            labels.append(label)
-            voters.append(vote)
+            voters.append((vote, label))
     if final_verdict is not None:
         verdict = final_verdict
     else:
-        if not labels:
+        if not voters:
             return
-        verdict, top, split = _majority(labels)
+        tally = _tally(voters)
+        verdict, top, split = _majority(tally)
         if split:
             counts["dropped_split"] += 1
             return
-        if top / len(labels) < rules.min_agreement:
+        if top / sum(tally.values()) < rules.min_agreement:
             counts["dropped_low_agreement"] += 1
             return
     a, b = item_ids
     if verdict in (A, B):
         winner, loser = (a, b) if verdict == A else (b, a)
-        outcome.pairs.append(
-            Pair(winner, loser, _pairwise_margin(voters, labels, verdict), FROM_VERDICT)
-        )
+        outcome.pairs.append(Pair(winner, loser, _pairwise_margin(voters, verdict), FROM_VERDICT))
     elif verdict == TIE:
         if not rules.keep_ties:
             counts["dropped_ties"] += 1
@@ -170,25 +182,53 @@ def _pairwise(
         outcome.bad += [a, b]
 
 
-def _majority(labels: list[str]) -> tuple[str, int, bool]:
-    """(most common label, its count, whether another label has as many)."""
-    if len(labels) == 1:  # the common case by far: one vote per comparison
-        return labels[0], 1, False
-    (verdict, top), *rest = Counter(labels).most_common(2)
-    return verdict, top, bool(rest) and rest[0][1] == top
+def _tally(voters: list[tuple[VoteFacts, str]]) -> dict[str, float]:
+    """{label: summed weight}; a soft label splits its weight between "a" and "b"."""
+    tally: dict[str, float] = {}
+    for vote, label in voters:
+        if vote.share_a is None:
+            tally[label] = tally.get(label, 0) + vote.weight
+        else:
+            tally[A] = tally.get(A, 0) + vote.weight * vote.share_a
+            tally[B] = tally.get(B, 0) + vote.weight * (1 - vote.share_a)
+    return tally
 
 
-def _pairwise_margin(voters: list[VoteFacts], labels: list[str], winner: str) -> float:
-    """Mean signed strength toward the winner: a/b votes weigh their strength (1 if unset)."""
-    if not labels:  # an adjudicated verdict with no votes behind it
+def _majority(tally: dict[str, float]) -> tuple[str, float, bool]:
+    """(heaviest label, its weight, whether another label weighs as much)."""
+    if len(tally) == 1:  # the common case by far: every vote says the same
+        ((verdict, top),) = tally.items()
+        return verdict, top, False
+    (verdict, top), (_, second) = sorted(tally.items(), key=_by_weight, reverse=True)[:2]
+    return verdict, top, _same(top, second)
+
+
+def _by_weight(item: tuple[str, float]) -> float:
+    return item[1]
+
+
+def _same(x: float, y: float) -> bool:
+    """Equal weights. Integer tallies compare exactly; fractional weights and soft labels add up
+    with rounding errors (0.1 + 0.2 != 0.3), which must not decide a verdict."""
+    return math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def _pairwise_margin(voters: list[tuple[VoteFacts, str]], winner: str) -> float:
+    """Weighted mean signed strength toward the winner: a/b votes weigh their strength (1 if
+    unset); a soft label p toward the winner weighs (2p - 1) times its strength."""
+    if not voters:  # an adjudicated verdict with no votes behind it
         return EDIT_MARGIN
-    total = 0
-    for vote, label in zip(voters, labels, strict=True):
-        if label == winner:
-            total += vote.strength or 1
+    total = weight = 0
+    for vote, label in voters:
+        weight += vote.weight
+        if vote.share_a is not None:
+            toward = vote.share_a if winner == A else 1 - vote.share_a
+            total += vote.weight * (vote.strength or 1) * (2 * toward - 1)
+        elif label == winner:
+            total += vote.weight * (vote.strength or 1)
         elif label == A or label == B:
-            total -= vote.strength or 1
-    return total / len(labels)
+            total -= vote.weight * (vote.strength or 1)
+    return total / weight
 
 
 def _ranking(
@@ -198,23 +238,23 @@ def _ranking(
     counts: Counter,
     outcome: Outcome,
 ) -> None:
-    tiers_per_vote = [_tier_of(v.ranking) for v in votes if v.ranking]
+    tiers_per_vote = [(_tier_of(v.ranking), v.weight) for v in votes if v.ranking]
     if not tiers_per_vote:
         return
     for first, second in combinations(item_ids, 2):
         first_wins = second_wins = ranked_both = 0
-        for tier_of in tiers_per_vote:
+        for tier_of, weight in tiers_per_vote:
             t1, t2 = tier_of.get(first), tier_of.get(second)
             if t1 is None or t2 is None:
                 continue
-            ranked_both += 1
+            ranked_both += weight
             if t1 < t2:
-                first_wins += 1
+                first_wins += weight
             elif t2 < t1:
-                second_wins += 1
+                second_wins += weight
         if not ranked_both:
             continue
-        if first_wins == second_wins:
+        if _same(first_wins, second_wins):
             if first_wins:
                 counts["dropped_split"] += 1
             elif rules.keep_ties:

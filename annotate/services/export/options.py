@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
+
+from django.db import models
 
 from annotate.errors import ValidationError
 from annotate.models import RaterKind, SnapshotFormat, SnapshotKind
 from annotate.services.export.aggregate import Rules
+
+
+class JudgeVotes(models.TextChoices):
+    """Whether AI-judge votes count: a shorthand over `rater_kinds` that says so explicitly."""
+
+    INCLUDE = "include", "Include"
+    EXCLUDE = "exclude", "Exclude"
+    ONLY = "only", "Only judge votes"
 
 
 @dataclass(frozen=True)
@@ -32,12 +43,28 @@ class ExportOptions:
     """Add a float "margin" column (RewardTrainer subtracts it inside the loss)."""
     prefer_adjudication: bool = True
     """A reviewer's final verdict on a pairwise comparison replaces the raters' majority."""
+    judge_votes: str = JudgeVotes.INCLUDE
+    """include: judge votes count with the others (as `rater_kinds` allows); exclude: they never
+    count; only: nothing but judge votes counts. Applied on top of `rater_kinds`."""
+    judge_weight: float = 1.0
+    """What one judge vote weighs against one human (or imported) vote, > 0: in the majority
+    tally, the agreement share and the margin. 0.5: two judges outvote one human, not one."""
+    judge_soft_labels: bool = False
+    """A pairwise judge vote with a preference probability p counts p toward "a" and 1 - p toward
+    "b" (times judge_weight) instead of its whole weight toward its verdict."""
+    judge_min_confidence: float = 0.0
+    """Drop judge votes whose metadata "confidence" is below this (0..1). Above 0, a judge vote
+    without a numeric confidence is dropped too: it cannot show that it meets the bar."""
+    judge_consistent_only: bool = False
+    """Drop judge votes whose metadata "position_consistent" is false (the two presentation
+    orders disagreed). Votes that record no consistency (judged in one order) are kept."""
 
     def __post_init__(self) -> None:
         # Normalise so ExportOptions(kind=SnapshotKind.KTO) and kind="kto" record the same.
         object.__setattr__(self, "kind", str(self.kind))
         object.__setattr__(self, "format", str(self.format))
         object.__setattr__(self, "rater_kinds", tuple(str(k) for k in self.rater_kinds))
+        object.__setattr__(self, "judge_votes", str(self.judge_votes))
 
     def validate(self) -> None:
         if self.kind not in SnapshotKind.values:
@@ -55,6 +82,23 @@ class ExportOptions:
             raise ValidationError("must be between 0 and 1", field="min_agreement")
         if self.since and self.until and self.since > self.until:
             raise ValidationError("since is after until", field="since")
+        self._validate_judge_options()
+
+    def _validate_judge_options(self) -> None:
+        if self.judge_votes not in JudgeVotes.values:
+            raise ValidationError(
+                f"judge_votes must be one of {JudgeVotes.values}", field="judge_votes"
+            )
+        if not self.vote_rater_kinds:
+            raise ValidationError(
+                f"judge_votes={self.judge_votes!r} with rater_kinds {list(self.rater_kinds)} "
+                "leaves no vote to export",
+                field="judge_votes",
+            )
+        if not (_is_number(self.judge_weight) and self.judge_weight > 0):
+            raise ValidationError("must be a number greater than 0", field="judge_weight")
+        if not (_is_number(self.judge_min_confidence) and 0 <= self.judge_min_confidence <= 1):
+            raise ValidationError("must be between 0 and 1", field="judge_min_confidence")
 
     @property
     def rules(self) -> Rules:
@@ -65,8 +109,32 @@ class ExportOptions:
         )
 
     @property
+    def vote_rater_kinds(self) -> tuple[str, ...]:
+        """The rater kinds whose votes count, once `judge_votes` is applied to `rater_kinds`."""
+        if self.judge_votes == JudgeVotes.ONLY:
+            return tuple(k for k in self.rater_kinds if k == RaterKind.JUDGE)
+        if self.judge_votes == JudgeVotes.EXCLUDE:
+            return tuple(k for k in self.rater_kinds if k != RaterKind.JUDGE)
+        return self.rater_kinds
+
+    @property
     def all_rater_kinds(self) -> bool:
-        return set(self.rater_kinds) >= set(RaterKind.values)
+        return set(self.vote_rater_kinds) >= set(RaterKind.values)
+
+    @property
+    def counts_judges(self) -> bool:
+        return RaterKind.JUDGE in self.vote_rater_kinds
+
+    @property
+    def weighs_judges(self) -> bool:
+        """Whether judge votes count other than as one plain vote each (the reader then reads
+        every vote's rater kind and preference probability)."""
+        return self.counts_judges and (self.judge_weight != 1 or self.judge_soft_labels)
+
+    @property
+    def filters_judges(self) -> bool:
+        """Whether some judge votes may be dropped for their metadata."""
+        return self.counts_judges and (self.judge_min_confidence > 0 or self.judge_consistent_only)
 
     def as_filters(self) -> dict:
         """JSON-ready, for DatasetSnapshot.filters."""
@@ -81,4 +149,13 @@ class ExportOptions:
             "keep_both_bad": self.keep_both_bad,
             "include_margin": self.include_margin,
             "prefer_adjudication": self.prefer_adjudication,
+            "judge_votes": self.judge_votes,
+            "judge_weight": self.judge_weight,
+            "judge_soft_labels": self.judge_soft_labels,
+            "judge_min_confidence": self.judge_min_confidence,
+            "judge_consistent_only": self.judge_consistent_only,
         }
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

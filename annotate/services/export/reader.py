@@ -8,6 +8,10 @@ arrive, aggregated, and gathered per prompt, so pairs are deduplicated per promp
 labels are decided per prompt. Comparisons of three or more responses get their items from one
 more query per chunk. Rows are plain tuples (the ORM writes the SQL; per-row converters are
 skipped): memory stays flat however many comparisons there are.
+
+AI-judge options: which rater kinds count and the judge-metadata filters (confidence, position
+consistency) are WHERE clauses, so dropped votes never leave the database; only when judge votes
+are weighted or soft-labelled does each row also carry its rater kind and preference probability.
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ from itertools import groupby
 from operator import itemgetter
 
 from django.db import connections
-from django.db.models import FilteredRelation, Q, QuerySet
+from django.db.models import Count, FilteredRelation, Q, QuerySet
 
-from annotate.models import Adjudication, Comparison, ComparisonItem, Vote
+from annotate.models import Adjudication, Comparison, ComparisonItem, RaterKind, Vote
 from annotate.services.export.aggregate import PromptTally, VoteFacts, aggregate_comparison
 from annotate.services.export.options import ExportOptions
 
@@ -41,6 +45,8 @@ COLUMNS = (
     "item1__response__text",
     "comparison__prompt__messages",
 )
+# Read only when judge votes are weighted or soft-labelled, after COLUMNS.
+JUDGE_COLUMNS = ("rater__kind", "preference_probability")
 (
     PROMPT,
     COMPARISON,
@@ -55,6 +61,7 @@ COLUMNS = (
     TEXT1,
     MESSAGES,
 ) = range(len(COLUMNS))
+RATER_KIND, PROBABILITY = range(len(COLUMNS), len(COLUMNS) + len(JUDGE_COLUMNS))
 _comparison_key = itemgetter(PROMPT, COMPARISON)
 
 PromptRecord = tuple[list[dict], PromptTally, dict[int, str]]
@@ -80,6 +87,8 @@ def iter_prompt_tallies(
 ) -> Iterator[PromptRecord]:
     """(prompt messages, the prompt's deduplicated pairs, {response id: text}) per prompt."""
     counts["comparisons"] += _comparisons(project_id).count()
+    if options.filters_judges:
+        _count_dropped_judge_votes(project_id, options, counts)
     for lo, hi in _prompt_ranges(project_id, chunk_size):
         finals = (
             final_verdicts_for(project_id=project_id, lo=lo, hi=hi)
@@ -100,6 +109,7 @@ def tallies_from_rows(
 ) -> Iterator[PromptRecord]:
     """Vote rows ordered by (prompt, comparison) -> one record per prompt."""
     rules = options.rules
+    judging = _JudgeTerms(options) if options.weighs_judges else None
     open_pid = None
     tally = PromptTally()
     raw_messages = None
@@ -111,7 +121,7 @@ def tallies_from_rows(
             if tally.pairs or tally.bad:
                 yield _json(raw_messages), tally, texts
             open_pid, tally, texts, raw_messages = pid, PromptTally(), {}, group[0][MESSAGES]
-        item_ids, votes = _comparison(group, texts, n_way.get(cid))
+        item_ids, votes = _comparison(group, texts, n_way.get(cid), judging)
         compared += 1
         voted += len(votes)
         outcome = aggregate_comparison(item_ids, votes, rules, counts, finals.get(cid))
@@ -125,8 +135,27 @@ def tallies_from_rows(
     counts["comparisons_used"] += used
 
 
+class _JudgeTerms:
+    """How a judge vote's row becomes VoteFacts when judge votes are weighted or soft."""
+
+    __slots__ = ("weight", "soft")
+
+    def __init__(self, options: ExportOptions) -> None:
+        self.weight = options.judge_weight
+        self.soft = options.judge_soft_labels
+
+    def apply(self, facts: VoteFacts, row: tuple, pairwise: bool) -> VoteFacts:
+        if row[RATER_KIND] != RaterKind.JUDGE:
+            return facts
+        probability = row[PROBABILITY] if self.soft and pairwise else None
+        return facts._replace(weight=self.weight, share_a=probability)
+
+
 def _comparison(
-    group: list[tuple], texts: dict[int, str], items: list[tuple[int, str]] | None
+    group: list[tuple],
+    texts: dict[int, str],
+    items: list[tuple[int, str]] | None,
+    judging: _JudgeTerms | None = None,
 ) -> tuple[list[int], list[VoteFacts]]:
     """One comparison's vote rows -> (response ids in position order, its votes)."""
     first = group[0]
@@ -145,9 +174,10 @@ def _comparison(
         if edited is not None:
             texts[edited] = row[EDITED_TEXT]
         ranking = row[RANKING]
-        votes.append(
-            VoteFacts(row[CHOICE], row[STRENGTH], _json(ranking) if ranking else None, edited)
-        )
+        facts = VoteFacts(row[CHOICE], row[STRENGTH], _json(ranking) if ranking else None, edited)
+        if judging is not None:
+            facts = judging.apply(facts, row, items is None)
+        votes.append(facts)
     return item_ids, votes
 
 
@@ -157,23 +187,69 @@ def _chunk_query(
     """One row per matching vote, with its comparison's first two responses and its prompt,
     ordered by (prompt, comparison). The order of one comparison's votes does not matter: the
     aggregation is order-independent."""
-    qs = Vote.objects.filter(_in_range("comparison__prompt_id", lo, hi))
-    if project_id is not None:
-        qs = qs.filter(comparison__project_id=project_id)
-    if not options.all_rater_kinds:
-        qs = qs.filter(rater__kind__in=options.rater_kinds)
-    if options.since:
-        qs = qs.filter(created_at__gte=options.since)
-    if options.until:
-        qs = qs.filter(created_at__lte=options.until)
+    qs = _votes(project_id, options).filter(_in_range("comparison__prompt_id", lo, hi))
+    if options.judge_min_confidence > 0 and options.counts_judges:
+        qs = qs.filter(~Q(rater__kind=RaterKind.JUDGE) | _confident(options))
+    if options.judge_consistent_only and options.counts_judges:
+        qs = qs.exclude(_inconsistent_judge())
+    columns = COLUMNS + JUDGE_COLUMNS if options.weighs_judges else COLUMNS
     return (
         qs.annotate(
             item0=FilteredRelation("comparison__items", condition=Q(comparison__items__position=0)),
             item1=FilteredRelation("comparison__items", condition=Q(comparison__items__position=1)),
         )
         .order_by("comparison__prompt_id", "comparison_id")
-        .values_list(*COLUMNS)
+        .values_list(*columns)
     )
+
+
+def _votes(project_id: int | None, options: ExportOptions) -> QuerySet:
+    """The votes of the export's scope: project, rater kinds, dates."""
+    qs = Vote.objects.all()
+    if project_id is not None:
+        qs = qs.filter(comparison__project_id=project_id)
+    if not options.all_rater_kinds:
+        qs = qs.filter(rater__kind__in=options.vote_rater_kinds)
+    if options.since:
+        qs = qs.filter(created_at__gte=options.since)
+    if options.until:
+        qs = qs.filter(created_at__lte=options.until)
+    return qs
+
+
+def _confident(options: ExportOptions) -> Q:
+    """metadata.confidence is a number in [judge_min_confidence, 1]. The upper bound also keeps
+    out non-numbers, which both backends sort above every number; a missing or null confidence
+    compares as unknown, so the vote is dropped."""
+    return Q(metadata__confidence__gte=options.judge_min_confidence, metadata__confidence__lte=1)
+
+
+def _inconsistent_judge() -> Q:
+    """A judge vote whose metadata.position_consistent is false. has_key turns a missing key
+    into a plain false: without it the comparison is unknown, and NOT unknown drops the vote."""
+    return Q(
+        rater__kind=RaterKind.JUDGE,
+        metadata__has_key="position_consistent",
+        metadata__position_consistent=False,
+    )
+
+
+def _count_dropped_judge_votes(
+    project_id: int | None, options: ExportOptions, counts: Counter
+) -> None:
+    """How many judge votes of the scope each metadata filter drops, in one query (a vote that
+    fails both counts under both)."""
+    judged = _votes(project_id, options).filter(rater__kind=RaterKind.JUDGE)
+    tallies = judged.aggregate(
+        judge_votes=Count("pk"),
+        confident=Count("pk", filter=_confident(options)),
+        inconsistent=Count("pk", filter=_inconsistent_judge()),
+    )
+    if options.judge_min_confidence > 0:
+        low = tallies["judge_votes"] - tallies["confident"]
+        counts["dropped_judge_votes_low_confidence"] += low
+    if options.judge_consistent_only:
+        counts["dropped_judge_votes_inconsistent"] += tallies["inconsistent"]
 
 
 def _n_way_items(
