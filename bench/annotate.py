@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def build(db_path: Path, prompts: int, raters: int = 200) -> dict:
+def build(db_path: Path, prompts: int, open_needed: int = 0, raters: int = 200) -> dict:
     """Bulk-load the shape with raw SQL: ORM objects would take hours at this size."""
     import hashlib
 
@@ -78,7 +78,8 @@ def build(db_path: Path, prompts: int, raters: int = 200) -> dict:
     )
     # Every prompt: 3 responses -> 3 pairwise comparisons; 250k of them (at 100k prompts) fully voted.
     n_comparisons = 3 * prompts
-    judged = min(n_comparisons, 250_000 * prompts // 100_000)
+    # Leave at least `open_needed` comparisons unjudged, so the measured rater never runs dry.
+    judged = max(0, min(250_000 * prompts // 100_000, n_comparisons - open_needed))
     pairs = [(1, 2), (1, 3), (2, 3)]
 
     def comparisons():
@@ -191,7 +192,7 @@ def run(prompts: int, requests: int) -> dict:
         [sys.executable, str(ROOT / "manage.py"), "migrate", "-v", "0"], env=env, check=True
     )
     t0 = time.perf_counter()
-    counts = build(workdir / "bench.sqlite3", prompts)
+    counts = build(workdir / "bench.sqlite3", prompts, open_needed=requests + 10)
     build_s = time.perf_counter() - t0
     out = subprocess.run(
         [sys.executable, __file__, "--child", "--requests", str(requests)],
@@ -222,7 +223,7 @@ def main() -> None:
         django.setup()
         print(json.dumps(measure(args.requests)))
         return
-    small = run(100, args.requests)
+    small = run(max(100, args.requests), args.requests)
     large = run(args.prompts, args.requests)
     for name, result in (("small", small), ("large", large)):
         c = result["counts"]
