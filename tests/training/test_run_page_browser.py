@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from tests.browser.conftest import browser, login, page  # noqa: F401 - fixtures
+from tests.browser.conftest import login
 from tests.factories import UserFactory
 from tests.training.support import fake_model_dir, make_snapshot, policy, preference_rows
 from training.models import JobStatus, RunKind, RunMetric, TrainingRun
@@ -25,7 +25,7 @@ def add_points(run: TrainingRun, steps: range) -> None:
     )
 
 
-def test_curves_draw_and_progress_moves_while_the_run_trains(page, live_server, tmp_path: Path):  # noqa: F811
+def test_curves_draw_and_progress_moves_while_the_run_trains(page, live_server, tmp_path: Path):
     UserFactory(username="boss", is_staff=True, is_superuser=True)
     run = TrainingRun.objects.create(
         kind=RunKind.SFT,
