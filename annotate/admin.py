@@ -16,7 +16,7 @@ from annotate.models import (
     Response,
     Vote,
 )
-from training.admin_actions import generate_candidates, run_dpo, run_sft, train_reward_model
+from training.admin_actions import TRAINING_ACTIONS, generate_candidates
 
 
 class MembershipInline(admin.TabularInline):
@@ -32,7 +32,7 @@ class ProjectAdmin(ProjectAdminImportMixin, admin.ModelAdmin):
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
-    actions = [export_snapshot, train_reward_model, run_sft, run_dpo, generate_candidates]
+    actions = [export_snapshot, *TRAINING_ACTIONS, generate_candidates]
 
 
 @admin.register(Membership)
@@ -155,7 +155,7 @@ class DatasetSnapshotAdmin(admin.ModelAdmin):
     """Snapshots are immutable: training runs point at them."""
 
     list_display = ["name", "project", "kind", "format", "row_count", "created_at"]
-    actions = [train_reward_model, run_sft, run_dpo]
+    actions = list(TRAINING_ACTIONS)
     list_filter = ["kind", "format", "project"]
     search_fields = ["name", "content_hash"]
 

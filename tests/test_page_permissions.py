@@ -122,6 +122,8 @@ def test_page_access(client, world, name, role):
         "/admin/",
         "/admin/annotate/vote/",
         "/admin/training/trainingrun/",
+        "/admin/training/round/",
+        "/admin/training/round/add/",
         "/admin/annotate/project/import/",
     ],
 )

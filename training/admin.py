@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from annotate.errors import ValidationError
@@ -27,6 +27,7 @@ from training.models import (
     RunMetric,
     TrainingRun,
 )
+from training.selectors import head_to_head
 from training.services.generation import generation_cancel
 from training.services.runs import run_cancel, run_resume
 
@@ -60,7 +61,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
     list_filter = ["kind"]
     search_fields = ["name", "base_model", "adapter_path", "endpoint"]
     raw_id_fields = ["parent", "produced_by"]
-    readonly_fields = ["metrics_table", "created_at"]
+    readonly_fields = ["metrics_table", "head_to_head_table", "created_at"]
     view_on_site = False
 
     @admin.display(description="evaluation")
@@ -72,6 +73,32 @@ class ModelVersionAdmin(admin.ModelAdmin):
     @admin.display(description="metrics")
     def metrics_table(self, obj: ModelVersion) -> str:
         return pretty_json(obj.metrics)
+
+    @admin.display(description="head to head with its parent")
+    def head_to_head_table(self, obj: ModelVersion) -> str:
+        if obj.pk is None or obj.parent_id is None:
+            return "-"
+        return head_to_head_html(head_to_head(version=obj, opponent=obj.parent))
+
+
+def head_to_head_html(rows) -> str:
+    """Wins / losses / ties per rater group; 'no votes yet' says how to get some."""
+    if not rows:
+        return format_html(
+            "No votes yet on comparisons of its answers against its parent's. Generate K "
+            "candidates with 'Head to head with' set to the parent, then let raters or a judge "
+            "vote."
+        )
+    body = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        ((r.rater, r.kind, r.wins, r.losses, r.ties, f"{r.win_rate:.2f}") for r in rows),
+    )
+    return format_html(
+        "<table><thead><tr><th>rater</th><th>kind</th><th>wins</th><th>losses</th>"
+        "<th>ties</th><th>win rate</th></tr></thead><tbody>{}</tbody></table>",
+        body,
+    )
 
 
 def _number(value: object) -> bool:
@@ -199,6 +226,7 @@ class TrainingRunAdmin(JobAdmin):
                 "fields": [
                     ("kind", "method", "status"),
                     ("base", "snapshot"),
+                    ("project", "round"),
                     ("reward_model", "parent_run"),
                     ("seed", "attempts"),
                     ("created_by", "created_at", "started_at", "finished_at"),
@@ -275,6 +303,7 @@ class GenerationJobAdmin(JobAdmin):
     list_select_related = ["project", "model_version"]
     fields = [
         ("project", "model_version", "backend", "status"),
+        ("round", "pair_with"),
         ("k", "responses_created", "comparisons_created"),
         "params_table",
         "prompt_ids",
@@ -306,3 +335,6 @@ class RunMetricAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+from training import admin_rounds  # noqa: E402,F401 - registers RoundAdmin

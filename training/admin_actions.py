@@ -1,13 +1,14 @@
 """Admin actions that start training runs and candidate generation, each with a form page.
 
 Wire into annotate's admin (annotate/admin.py):
-- ProjectAdmin.actions += [train_reward_model, run_sft, run_dpo, generate_candidates]
-- DatasetSnapshotAdmin.actions += [train_reward_model, run_sft, run_dpo]
+- ProjectAdmin.actions += [*TRAINING_ACTIONS, generate_candidates]
+- DatasetSnapshotAdmin.actions += TRAINING_ACTIONS
 - PromptAdmin.actions += [generate_candidates]
 
 On a project, a run trains on a snapshot of that project chosen in the form, or on one exported
-there and then from its votes. One run or job per selected object; with a single one the admin
-lands on its live page.
+there and then from its votes; runs that only read prompts (PPO, GRPO, RLOO, rejection sampling)
+sample the project's own prompts when no snapshot is chosen. One run or job per selected object;
+with a single one the admin lands on its live page.
 """
 
 from __future__ import annotations
@@ -38,7 +39,21 @@ COMMON_FIELDS = (
     "eval_fraction",
     "lora_r",
 )
-KIND_FIELDS = {RunKind.DPO: ("beta", "loss_type")}
+KIND_FIELDS = {
+    RunKind.DPO: ("beta", "loss_type"),
+    RunKind.PPO: ("max_new_tokens", "kl_coef", "kl_controller", "num_ppo_epochs"),
+    RunKind.GRPO: ("max_new_tokens", "num_generations", "beta"),
+    RunKind.RLOO: ("max_new_tokens", "num_generations", "beta"),
+    RunKind.REJECTION_SAMPLING: (
+        "num_return_sequences",
+        "temperature",
+        "max_new_tokens",
+        "min_margin",
+    ),
+}
+# Runs whose reward model scores while they run (not only in the evaluation afterwards).
+NEEDS_REWARD_MODEL = (RunKind.PPO, RunKind.GRPO, RunKind.RLOO, RunKind.REJECTION_SAMPLING)
+PROMPTS_ONLY = NEEDS_REWARD_MODEL
 # The platform always hands the engine its own held-out split, so say what the field does here.
 HELP_OVERRIDES = {
     "eval_fraction": "Share of the snapshot's prompts held out (whole prompts, never trained on) "
@@ -103,16 +118,33 @@ class TrainingForm(forms.Form):
         if projects is None:
             del self.fields["snapshot"]
         else:
-            allowed = ("sft", "preference") if kind == RunKind.SFT else ("preference",)
+            allowed = (
+                ("sft", "preference") if kind in (RunKind.SFT, *PROMPTS_ONLY) else ("preference",)
+            )
             self.fields["snapshot"].queryset = DatasetSnapshot.objects.filter(
                 project__in=projects, kind__in=allowed
             )
-        if kind == RunKind.DPO:
+            if kind in PROMPTS_ONLY:
+                self.fields[
+                    "snapshot"
+                ].help_text = "Its prompts are sampled from. Empty: every prompt of the project."
+        if kind in (RunKind.DPO, *NEEDS_REWARD_MODEL):
             self.fields["reward_model"].queryset = ModelVersion.objects.filter(
                 kind=ModelKind.REWARD_MODEL
             )
+            if kind in NEEDS_REWARD_MODEL:
+                self.fields["reward_model"].required = True
+                self.fields["reward_model"].help_text = (
+                    "Scores the sampled completions (the reward), then the new policy against "
+                    "its parent on held-out prompts."
+                    if kind != RunKind.REJECTION_SAMPLING
+                    else "Ranks the K completions of each prompt."
+                )
         else:
             del self.fields["reward_model"]
+        if kind == RunKind.REJECTION_SAMPLING:
+            del self.fields["method"]  # it samples, it trains nothing
+            self.fields["base"].help_text = "The policy that samples the K completions."
         help_by_name = {h["name"]: h for h in hyperparameter_help(kind)}
         self.hyperparameter_names = [
             n for n in (*COMMON_FIELDS, *KIND_FIELDS.get(kind, ())) if n in help_by_name
@@ -218,15 +250,22 @@ def _start_runs(modeladmin, request, queryset, form: TrainingForm, kind: str, on
     data = form.cleaned_data
     runs = []
     for obj in queryset:
-        snapshot = obj if not on_projects else _snapshot_for(modeladmin, request, obj, data, kind)
-        if snapshot is None:
-            continue
+        project = obj if on_projects else obj.project
+        if on_projects and kind in PROMPTS_ONLY and data.get("snapshot") is None:
+            snapshot = None  # the project's prompts
+        elif on_projects:
+            snapshot = _snapshot_for(modeladmin, request, obj, data, kind)
+            if snapshot is None:
+                continue
+        else:
+            snapshot = obj
         runs.append(
             run_create(
                 kind=kind,
                 base=data["base"],
                 snapshot=snapshot,
-                method=data["method"],
+                project=project,
+                method=data.get("method") or Method.FULL,
                 hyperparameters=data["overrides"],
                 reward_model=data.get("reward_model"),
                 seed=data["seed"],
@@ -263,6 +302,23 @@ train_reward_model = _training_action(
 )
 run_sft = _training_action(RunKind.SFT, "Run SFT", "run_sft")
 run_dpo = _training_action(RunKind.DPO, "Run DPO", "run_dpo")
+run_ppo = _training_action(RunKind.PPO, "Run PPO (online RL with a reward model)", "run_ppo")
+run_grpo = _training_action(RunKind.GRPO, "Run GRPO (online RL with a reward model)", "run_grpo")
+run_rloo = _training_action(RunKind.RLOO, "Run RLOO (online RL with a reward model)", "run_rloo")
+run_rejection_sampling = _training_action(
+    RunKind.REJECTION_SAMPLING,
+    "Rejection sampling (best-of-K datasets)",
+    "run_rejection_sampling",
+)
+TRAINING_ACTIONS = [
+    train_reward_model,
+    run_sft,
+    run_dpo,
+    run_ppo,
+    run_grpo,
+    run_rloo,
+    run_rejection_sampling,
+]
 
 
 class GenerateForm(forms.Form):
@@ -281,10 +337,24 @@ class GenerateForm(forms.Form):
     concurrency = forms.IntegerField(
         required=False, min_value=1, help_text="Endpoints only: requests in flight at once."
     )
+    pair_with = forms.ModelChoiceField(
+        queryset=ModelVersion.objects.none(),
+        required=False,
+        label="Head to head with",
+        help_text="Also compare each new response with this version's answers to the same "
+        "prompt (e.g. the parent policy), for raters and judges to pick the better model.",
+    )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["model_version"].queryset = _policies()
+        self.fields["pair_with"].queryset = _policies()
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("pair_with") and data.get("pair_with") == data.get("model_version"):
+            self.add_error("pair_with", "Choose another version than the one generating.")
+        return data
 
     def params(self) -> dict:
         data = self.cleaned_data
@@ -314,6 +384,7 @@ def generate_candidates(modeladmin, request, queryset):
                         prompts=prompts,
                         params=form.params(),
                         user=request.user,
+                        pair_with=form.cleaned_data.get("pair_with"),
                     )
                 )
             except ValidationError as exc:

@@ -133,6 +133,7 @@ class RunKind(models.TextChoices):
     PPO = "ppo", "PPO"
     GRPO = "grpo", "GRPO"
     RLOO = "rloo", "RLOO"
+    REJECTION_SAMPLING = "rejection_sampling", "Rejection sampling"
     EVALUATE_REWARD_MODEL = "evaluate_reward_model", "Evaluate reward model"
     EVALUATE_POLICY = "evaluate_policy", "Evaluate policy"
 
@@ -146,6 +147,10 @@ TRAINING_KINDS = (
     RunKind.RLOO,
 )
 EVALUATION_KINDS = (RunKind.EVALUATE_REWARD_MODEL, RunKind.EVALUATE_POLICY)
+DATA_KINDS = (RunKind.REJECTION_SAMPLING,)
+"""Runs that produce dataset snapshots rather than a model."""
+ONLINE_KINDS = (RunKind.PPO, RunKind.GRPO, RunKind.RLOO)
+"""Runs that sample from the policy and score with a reward model as they train."""
 
 
 class Method(models.TextChoices):
@@ -158,9 +163,22 @@ class Method(models.TextChoices):
 
 
 class TrainingRun(EngineJob):
-    """One engine run: training (RM, SFT, DPO...) or the evaluation of a model it produced."""
+    """One engine run: training (RM, SFT, DPO, PPO...), rejection sampling, or the evaluation of a
+    model a run produced."""
 
     kind = models.CharField(max_length=32, choices=RunKind.choices)
+    project = models.ForeignKey(
+        "annotate.Project",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="training_runs",
+        help_text="Where its prompts come from when it has no snapshot (rejection sampling), "
+        "and where the snapshots it produces are recorded.",
+    )
+    round = models.ForeignKey(
+        "Round", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
     base = models.ForeignKey(
         ModelVersion,
         on_delete=models.PROTECT,
@@ -252,6 +270,18 @@ class GenerationJob(EngineJob):
     backend = models.CharField(
         max_length=16, choices=GenerationBackend.choices, default=GenerationBackend.ENGINE
     )
+    round = models.ForeignKey(
+        "Round", null=True, blank=True, on_delete=models.SET_NULL, related_name="generation_jobs"
+    )
+    pair_with = models.ForeignKey(
+        ModelVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Also compare each new response with the same prompt's responses from this "
+        "version (head to head: a new policy against its parent).",
+    )
     prompt_ids = models.JSONField(
         default=list, blank=True, help_text="Prompts to answer; empty means all of the project's."
     )
@@ -275,3 +305,38 @@ class GenerationJob(EngineJob):
 
     def get_absolute_url(self) -> str:
         return reverse("admin:training_generationjob_change", args=[self.pk])
+
+
+class Round(models.Model):
+    """One iteration of the loop on a project: a policy version answers prompts (candidates), raters
+    and judges compare the answers, runs train reward models and policies on those votes, and the
+    best new policy starts the next round. Generation jobs and runs point to their round."""
+
+    project = models.ForeignKey("annotate.Project", on_delete=models.CASCADE, related_name="rounds")
+    number = models.PositiveIntegerField()
+    policy = models.ForeignKey(
+        ModelVersion,
+        on_delete=models.PROTECT,
+        related_name="rounds",
+        help_text="The policy this round starts from: it generates the round's candidates.",
+    )
+    previous = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    notes = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project_id", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="round_number_per_project")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} round {self.number} (from {self.policy})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("admin:training_round_change", args=[self.pk])

@@ -13,7 +13,10 @@ directory (so the platform's hyperparameter checks stay those of the real engine
 
 Like the engine, a cancel file in out_dir or SIGTERM makes it write a "cancelled" event and exit
 with EXIT_CANCELLED; a resumed job starts after the highest checkpoints/step-N directory.
-Generation writes one row per completion ({"prompt_id", "prompt", "completion"}) as the data file.
+Generation writes one row per completion ({"prompt_id", "prompt", "completion"}) as the data file,
+each completion starting with `answer_prefix` (so two fake models answer differently). Rejection
+sampling writes best-of-K SFT rows and best-vs-worst pairs for every prompt (`pairs_for`: how many
+prompts get a pair, default all).
 """
 
 from __future__ import annotations
@@ -56,7 +59,9 @@ def main(argv: list[str]) -> int:
     emit = EventWriter(out)
     signal.signal(signal.SIGTERM, signal.SIG_IGN if fake.get("ignore_sigterm") else _on_sigterm)
     if spec.kind == "generate":
-        return generate(spec, emit)
+        return generate(spec, emit, fake)
+    if spec.kind == "rejection_sampling":
+        return rejection_sampling(spec, emit, fake)
     steps = int(fake.get("steps", 5))
     start = last_checkpoint(out) if spec.resume else 0
     emit("start", kind=spec.kind, total_steps=steps, step=start)
@@ -106,7 +111,7 @@ def last_checkpoint(out: Path) -> int:
     return max(steps, default=0)
 
 
-def generate(spec: JobSpec, emit: EventWriter) -> int:
+def generate(spec: JobSpec, emit: EventWriter, fake: dict) -> int:
     rows = [json.loads(line) for line in Path(spec.train_file).read_text().splitlines() if line]
     k = int(spec.hyperparameters.get("num_return_sequences", 2))
     emit("start", kind="generate", total_steps=len(rows), step=0)
@@ -115,10 +120,32 @@ def generate(spec: JobSpec, emit: EventWriter) -> int:
         for i, row in enumerate(rows, start=1):
             question = row["prompt"][-1]["content"]
             for j in range(k):
-                completion = f"Fake answer {j} to: {question}"
+                completion = f"{fake.get('answer_prefix', '')}Fake answer {j} to: {question}"
                 fh.write(json.dumps({**row, "completion": completion, "sample": j}) + "\n")
             emit("log", step=i, total_steps=len(rows), metrics={"tokens_per_second": 100.0})
     emit("done", outputs={"data_file": str(data_file)}, metrics={"prompts": len(rows)})
+    return 0
+
+
+def rejection_sampling(spec: JobSpec, emit: EventWriter, fake: dict) -> int:
+    rows = [json.loads(line) for line in Path(spec.train_file).read_text().splitlines() if line]
+    k = int(spec.hyperparameters.get("num_return_sequences", 4))
+    emit("start", kind="rejection_sampling", total_steps=2, step=0)
+    out = Path(spec.out_dir)
+    best, pairs = [], []
+    for i, row in enumerate(rows):
+        good = [{"role": "assistant", "content": f"Best of {k} for row {i}, thank you!"}]
+        bad = [{"role": "assistant", "content": f"Worst of {k} for row {i}."}]
+        best.append({**row, "completion": good, "score": 2.0})
+        if i < int(fake.get("pairs_for", len(rows))):
+            pairs.append({**row, "chosen": good, "rejected": bad, "margin": 3.0})
+    sft_file, pairs_file = out / "best_of_k_sft.jsonl", out / "best_of_k_pairs.jsonl"
+    sft_file.write_text("".join(json.dumps(r) + "\n" for r in best), encoding="utf-8")
+    pairs_file.write_text("".join(json.dumps(r) + "\n" for r in pairs), encoding="utf-8")
+    metrics = {"prompts": len(rows), "samples": len(rows) * k, "pairs": len(pairs)}
+    emit("log", step=2, total_steps=2, metrics=metrics)
+    outputs = {"data_file": str(sft_file), "preference_file": str(pairs_file)}
+    emit("done", outputs=outputs, metrics=metrics)
     return 0
 
 

@@ -21,29 +21,37 @@ from tests.training.support import (
     preference_rows,
     use_fake_engine,
 )
-from training import admin_actions
 from training.models import GenerationJob, JobStatus, RunKind, RunMetric, TrainingRun
 from training.services.runs import run_create
 from training.tasks import execute_generation, execute_run
 
 pytestmark = pytest.mark.django_db
 
+TRAINING = [
+    "train_reward_model",
+    "run_sft",
+    "run_dpo",
+    "run_ppo",
+    "run_grpo",
+    "run_rloo",
+    "run_rejection_sampling",
+]
 WIRING = {
-    Project: ["train_reward_model", "run_sft", "run_dpo", "generate_candidates"],
-    DatasetSnapshot: ["train_reward_model", "run_sft", "run_dpo"],
+    Project: [*TRAINING, "generate_candidates"],
+    DatasetSnapshot: TRAINING,
     Prompt: ["generate_candidates"],
 }
 
 
 @pytest.fixture(autouse=True)
-def wired(monkeypatch):
-    """The actions as annotate/admin.py wires them (added here if the wiring is not there yet)."""
+def fake_engine(monkeypatch):
     use_fake_engine(monkeypatch)
-    for model, names in WIRING.items():
-        model_admin = admin.site._registry[model]
-        present = {getattr(a, "__name__", a) for a in model_admin.actions or []}
-        extra = [getattr(admin_actions, n) for n in names if n not in present]
-        monkeypatch.setattr(model_admin, "actions", [*(model_admin.actions or []), *extra])
+
+
+@pytest.mark.parametrize("model", list(WIRING))
+def test_the_actions_are_wired_in_the_admin(model):
+    present = {getattr(a, "__name__", a) for a in admin.site._registry[model].actions or []}
+    assert set(WIRING[model]) <= present
 
 
 @pytest.fixture

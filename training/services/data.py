@@ -12,7 +12,8 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
-from annotate.models import DatasetSnapshot
+from annotate.models import DatasetSnapshot, Project
+from annotate.services.export.rows import clean_messages
 from training.services.execution import JobConfigError
 
 TRAIN_FILE = "train.jsonl"
@@ -88,6 +89,27 @@ def prepare_split(
     train, held = split_by_prompt(rows, eval_fraction=eval_fraction, seed=seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     if held:  # before train.jsonl, whose presence means "split done"
+        write_jsonl(held, eval_path)
+    write_jsonl(train, train_path)
+    return train_path, (eval_path if held else None)
+
+
+def prepare_prompt_split(
+    *, project: Project, out_dir: Path, eval_fraction: float, seed: int
+) -> tuple[Path, Path | None]:
+    """Like prepare_split, over the project's prompts: {"prompt_id", "prompt": messages} rows."""
+    train_path, eval_path = out_dir / TRAIN_FILE, out_dir / EVAL_FILE
+    if train_path.exists():
+        return train_path, (eval_path if eval_path.exists() else None)
+    rows = [
+        {"prompt_id": pk, "prompt": clean_messages(messages)}
+        for pk, messages in project.prompts.order_by("pk").values_list("pk", "messages")
+    ]
+    if not rows:
+        raise JobConfigError(f"Project '{project}' has no prompts to sample from.")
+    train, held = split_by_prompt(rows, eval_fraction=eval_fraction, seed=seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if held:
         write_jsonl(held, eval_path)
     write_jsonl(train, train_path)
     return train_path, (eval_path if held else None)

@@ -27,11 +27,18 @@ from django_q.tasks import async_task
 
 from annotate.errors import ValidationError
 from annotate.models import Comparison, Project, Prompt
-from annotate.services.comparisons import comparisons_create_for_prompt
+from annotate.services.comparisons import comparison_create, comparisons_create_for_prompt
 from annotate.services.projects import response_create
 from training.engine.config import config_for
 from training.engine.jobs import EngineError, JobSpec, ModelRef
-from training.models import GenerationBackend, GenerationJob, JobStatus, ModelKind, ModelVersion
+from training.models import (
+    GenerationBackend,
+    GenerationJob,
+    JobStatus,
+    ModelKind,
+    ModelVersion,
+    Round,
+)
 from training.services import preflight
 from training.services.execution import (
     JobConfigError,
@@ -43,6 +50,7 @@ from training.services.execution import (
     job_finish,
     owned,
 )
+from training.services.rounds import round_current
 
 logger = logging.getLogger(__name__)
 
@@ -62,9 +70,19 @@ def generation_create(
     user=None,
     accelerate_config: str = "",
     enqueue: bool = True,
+    round: Round | None = None,
+    pair_with: ModelVersion | None = None,
 ) -> GenerationJob:
     """A queued generation job, or a failed one saying why it cannot start (`enqueue=False`:
-    the caller runs it with `generation_execute`)."""
+    the caller runs it with `generation_execute`).
+
+    `pair_with`: each new response is also compared with the same prompt's responses from that
+    version (one pair each, whatever the project's mode): head to head, new policy against old.
+    `round` defaults to the project's current round."""
+    if pair_with is not None and pair_with.pk == model_version.pk:
+        raise ValidationError("a version cannot be paired with itself", field="pair_with")
+    if round is None:
+        round = round_current(project=project)
     if not 1 <= int(k) <= MAX_K:
         raise ValidationError(f"must be between 1 and {MAX_K}", field="k")
     if params is not None and not isinstance(params, dict):
@@ -92,6 +110,8 @@ def generation_create(
             params=merged,
             created_by=user if getattr(user, "pk", None) else None,
             accelerate_config=accelerate_config,
+            round=round,
+            pair_with=pair_with,
         )
         job.out_dir = str(
             Path(settings.DATA_DIR) / "generations" / f"{job.pk}-{uuid.uuid4().hex[:6]}"
@@ -195,7 +215,24 @@ def candidates_record(
     comparisons = comparisons_create_for_prompt(
         project=job.project, prompt=prompt, responses=responses
     )
+    if job.pair_with_id:
+        comparisons += _head_to_head(job, prompt, responses)
     return created, sum(c.pk not in before for c in comparisons)
+
+
+def _head_to_head(job: GenerationJob, prompt: Prompt, responses: list) -> list[Comparison]:
+    """Each new response against each of the prompt's answers from job.pair_with (the same text
+    from both versions is one Response: nothing to compare). The order alternates with the
+    prompt so neither version always sits first; raters see a counterbalanced order anyway."""
+    theirs = list(prompt.responses.filter(model_version_id=job.pair_with_id).order_by("pk"))
+    made = []
+    for mine in responses:
+        if mine.model_version_id != job.model_version_id:
+            continue  # an answer the other version gave first: not this version's
+        for other in theirs:
+            pair = [mine, other] if (prompt.pk + other.pk) % 2 else [other, mine]
+            made.append(comparison_create(project=job.project, prompt=prompt, responses=pair)[0])
+    return made
 
 
 # --- engine backend -------------------------------------------------------------------------

@@ -32,8 +32,17 @@ SNAPSHOT_KINDS = {
     RunKind.PPO: ("preference", "sft"),
     RunKind.GRPO: ("preference", "sft"),
     RunKind.RLOO: ("preference", "sft"),
+    RunKind.REJECTION_SAMPLING: ("preference", "sft"),
 }
-NEEDS_REWARD_MODEL = (RunKind.PPO, RunKind.GRPO, RunKind.RLOO, RunKind.EVALUATE_POLICY)
+NEEDS_REWARD_MODEL = (
+    RunKind.PPO,
+    RunKind.GRPO,
+    RunKind.RLOO,
+    RunKind.REJECTION_SAMPLING,
+    RunKind.EVALUATE_POLICY,
+)
+# Prompts are all these kinds read: a project's own prompts serve when no snapshot is chosen.
+PROMPTS_ONLY = (RunKind.PPO, RunKind.GRPO, RunKind.RLOO, RunKind.REJECTION_SAMPLING)
 
 
 def model_config(version: ModelVersion) -> tuple[dict | None, str | None]:
@@ -117,6 +126,10 @@ def _data_problems(run: TrainingRun) -> list[str]:
     if snapshot is None:
         if run.kind in EVALUATION_KINDS and run.parent_run_id:
             return []
+        if run.kind in PROMPTS_ONLY and run.project_id:
+            if not run.project.prompts.exists():
+                return [f"Project '{run.project}' has no prompts to sample from."]
+            return []
         return [f"A {run.get_kind_display()} run needs a dataset snapshot; none was chosen."]
     allowed = SNAPSHOT_KINDS.get(run.kind)
     if allowed and snapshot.kind not in allowed:
@@ -164,6 +177,15 @@ def _method_problems(run: TrainingRun, config: dict | None) -> list[str]:
 
 def _model_role_problems(run: TrainingRun) -> list[str]:
     problems = []
+    if (
+        run.kind == RunKind.REJECTION_SAMPLING
+        and run.project_id is None
+        and (run.snapshot is None or run.snapshot.project_id is None)
+    ):
+        problems.append(
+            "A rejection sampling run records its datasets in a project: start it on a project "
+            "or on one of its snapshots."
+        )
     if run.kind == RunKind.EVALUATE_REWARD_MODEL and run.base.kind != ModelKind.REWARD_MODEL:
         problems.append(f"Model version '{run.base}' is not a reward model.")
     if run.kind in NEEDS_REWARD_MODEL:

@@ -18,15 +18,17 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from annotate.errors import ValidationError
-from annotate.models import DatasetSnapshot
+from annotate.models import DatasetSnapshot, Project
 from training.engine.jobs import Event, JobSpec, ModelRef
 from training.models import (
+    DATA_KINDS,
     EVALUATION_KINDS,
     TRAINING_KINDS,
     JobStatus,
     Method,
     ModelKind,
     ModelVersion,
+    Round,
     RunKind,
     RunMetric,
     TrainingRun,
@@ -34,6 +36,8 @@ from training.models import (
 from training.services import data, preflight
 from training.services.defaults import hyperparameters_for
 from training.services.execution import JobConfigError, Recorder, job_execute
+from training.services.rejection import rejection_snapshots_record
+from training.services.rounds import round_current
 
 SHORT_NAMES = {
     RunKind.REWARD_MODEL: "rm",
@@ -61,13 +65,21 @@ def run_create(
     user=None,
     accelerate_config: str = "",
     parent_run: TrainingRun | None = None,
+    project: Project | None = None,
+    round: Round | None = None,
     enqueue: bool = True,
 ) -> TrainingRun:
     """A queued run (its task enqueued on commit), or a failed one saying why it cannot start.
 
     `enqueue=False` leaves the queued run for the caller to execute (`run_execute`), as the
-    `train --foreground` command does.
+    `train --foreground` command does. `project` defaults to the snapshot's; runs that only read
+    prompts (PPO, GRPO, RLOO, rejection sampling) sample the project's prompts when no snapshot
+    is given. `round` defaults to the project's current round.
     """
+    if project is None and snapshot is not None:
+        project = snapshot.project
+    if round is None and project is not None and kind not in EVALUATION_KINDS:
+        round = round_current(project=project)
     if kind not in RunKind.values:
         raise ValidationError(f"unknown run kind {kind!r}; known: {RunKind.values}", field="kind")
     if method not in Method.values:
@@ -85,6 +97,8 @@ def run_create(
             created_by=user if getattr(user, "pk", None) else None,
             accelerate_config=accelerate_config,
             parent_run=parent_run,
+            project=project,
+            round=round,
         )
         run.out_dir = str(_out_dir(run))
         run.save(update_fields=["out_dir"])
@@ -232,6 +246,13 @@ def _data_files(run: TrainingRun) -> tuple[Path | None, Path | None]:
     out_dir = Path(run.out_dir)
     if run.kind in EVALUATION_KINDS:
         return None, _held_out_file(run)
+    if run.snapshot is None and run.kind in preflight.PROMPTS_ONLY:
+        return data.prepare_prompt_split(
+            project=run.project,
+            out_dir=out_dir,
+            eval_fraction=float(run.hyperparameters.get("eval_fraction", 0.0)),
+            seed=run.seed,
+        )
     return data.prepare_split(
         snapshot=run.snapshot,
         out_dir=out_dir,
@@ -262,6 +283,8 @@ def _succeeded(run: TrainingRun, recorder: Recorder) -> None:
     if run.kind in TRAINING_KINDS:
         version = model_version_register(run=run)
         _evaluate(run, version)
+    elif run.kind in DATA_KINDS:
+        rejection_snapshots_record(run=run)
     elif run.kind in EVALUATION_KINDS:
         version = run.base
         version.metrics = {
