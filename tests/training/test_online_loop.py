@@ -1,0 +1,182 @@
+"""Online RL from the admin on the tiny offline model, judged by an independent judge.
+
+An admin trains a reward model on the synthetic preference (polite over rude), then runs PPO and
+GRPO on the training prompts with it. Each new policy answers held-out prompts (topics never
+trained on) head to head with its parent, and a judge that is not the training reward model (the
+politeness rule behind an OpenAI-compatible endpoint, through the judges app) votes on every pair:
+both policies must beat their parent, and their answers must be politer, not just higher-reward.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from statistics import mean
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.urls import reverse
+
+from annotate.models import Project, Response
+from annotate.services.import_ import data_import
+from judges.services.judges import judge_create
+from judges.services.runs import judge_run_create, judge_run_execute
+from tests.factories import ProjectFactory, PromptFactory, UserFactory
+from tests.judges.fake_openai import FakeOpenAI
+from tests.training.engine.synthetic import preference_rows, prompt_rows
+from tests.training.politeness import politeness, politeness_judge
+from training.models import JobStatus, ModelKind, ModelVersion, RunKind, TrainingRun
+from training.selectors import head_to_head
+from training.services.generation import generation_create
+from training.tasks import execute_generation, execute_run
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
+
+COMMON = {"max_length": 128, "logging_steps": 1, "save_steps": 1000}
+RM = {**COMMON, "learning_rate": 1e-3, "max_steps": 16, "per_device_train_batch_size": 8}
+PPO = {
+    **COMMON,
+    "eval_fraction": 0.0,
+    "max_steps": 30,
+    "per_device_train_batch_size": 8,
+    "max_new_tokens": 24,
+    "num_ppo_epochs": 4,
+    "learning_rate": 3e-4,
+    "kl_coef": 0.05,
+}
+GRPO = {
+    **COMMON,
+    "eval_fraction": 0.0,
+    "max_steps": 30,
+    "per_device_train_batch_size": 2,
+    "num_generations": 4,
+    "max_new_tokens": 24,
+    "learning_rate": 3e-4,
+}
+SAMPLING = {"temperature": 1.0, "top_p": 1.0, "max_new_tokens": 24, "seed": 7}
+
+
+@pytest.fixture(autouse=True)
+def real_engine(monkeypatch):
+    monkeypatch.delenv("PS_ENGINE_MODULE", raising=False)
+    monkeypatch.setenv("PS_TRAINING_POLL_INTERVAL", "0.2")
+
+
+def act(client, action: str, project: Project, **form):
+    changelist = reverse("admin:annotate_project_changelist")
+    data = {"action": action, ACTION_CHECKBOX_NAME: [str(project.pk)], "apply": "yes", **form}
+    response = client.post(changelist, data)
+    errors = re.findall(r'<ul class="errorlist[^"]*">(.*?)</ul>', response.content.decode(), re.S)
+    assert response.status_code == 302, errors
+    return response
+
+
+def finish(run: TrainingRun) -> TrainingRun:
+    execute_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == JobStatus.SUCCEEDED, run.error
+    return run
+
+
+def answers(project: Project, version: ModelVersion, *, pair_with: ModelVersion | None = None):
+    job = generation_create(
+        project=project, model_version=version, k=2, params=SAMPLING, pair_with=pair_with
+    )
+    assert execute_generation(job.pk) == JobStatus.SUCCEEDED, job.error
+    return [r.text for r in Response.objects.filter(prompt__project=project, model_version=version)]
+
+
+def train_online(client, kind: str, project: Project, tiny: ModelVersion, rm, hyper: dict):
+    act(
+        client,
+        f"run_{kind}",
+        project,
+        base=tiny.pk,
+        reward_model=rm.pk,
+        method="full",
+        seed=0,
+        other=json.dumps(hyper),
+    )
+    run = finish(TrainingRun.objects.get(kind=kind))
+    points = run.metric_points.filter(kind="log")
+    rewards = [p.values["reward"] for p in points if "reward" in p.values]
+    assert len(rewards) >= 10, [p.values for p in points[:3]]
+    return run, rewards
+
+
+def test_ppo_and_grpo_from_the_admin_beat_their_parent_by_an_independent_judge(
+    client, tiny_model_dir: Path, tmp_path: Path
+):
+    client.force_login(UserFactory(username="rl-admin", is_staff=True, is_superuser=True))
+    train = ProjectFactory(name="Polite (train)")
+    data = tmp_path / "polite.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in preference_rows("train")), "utf-8")
+    data_import(project=train, file=data, filename=data.name)
+    heldout = ProjectFactory(name="Polite (held out)")
+    for row in prompt_rows("heldout"):
+        PromptFactory(project=heldout, messages=row["prompt"])
+    tiny = ModelVersion.objects.create(
+        name="tiny", kind=ModelKind.POLICY, base_model=str(tiny_model_dir)
+    )
+
+    act(
+        client,
+        "train_reward_model",
+        train,
+        base=tiny.pk,
+        method="full",
+        seed=0,
+        other=json.dumps({**RM, "eval_fraction": 0.2}),
+    )
+    rm = finish(TrainingRun.objects.get(kind=RunKind.REWARD_MODEL)).produced_version
+
+    ppo_run, ppo_rewards = train_online(client, "ppo", train, tiny, rm, PPO)
+    grpo_run, grpo_rewards = train_online(client, "grpo", train, tiny, rm, GRPO)
+    ppo, grpo = ppo_run.produced_version, grpo_run.produced_version
+    assert ppo.parent == tiny and grpo.parent == tiny
+
+    parent_texts = answers(heldout, tiny)
+    ppo_texts = answers(heldout, ppo, pair_with=tiny)
+    grpo_texts = answers(heldout, grpo, pair_with=tiny)
+    with FakeOpenAI() as server:
+        server.responder = politeness_judge
+        judge = judge_create(
+            name="politeness-rule",
+            kind="openai",
+            base_url=server.base_url,
+            model="politeness-rule-1",
+            api_key="sk-local",
+            concurrency=8,
+        )
+        judging = judge_run_execute(
+            run_id=judge_run_create(judge=judge, project=heldout, enqueue=False).pk
+        )
+    assert judging.status == JobStatus.SUCCEEDED, judging.error
+
+    report = {"parent politeness": mean(map(politeness, parent_texts))}
+    for name, version, texts, rewards, run in (
+        ("ppo", ppo, ppo_texts, ppo_rewards, ppo_run),
+        ("grpo", grpo, grpo_texts, grpo_rewards, grpo_run),
+    ):
+        (judged,) = [
+            r for r in head_to_head(version=version, opponent=tiny) if r.rater == judge.rater.name
+        ]
+        report[name] = {
+            "judge win rate vs parent": round(judged.win_rate, 3),
+            "judge votes (w/l/t)": (judged.wins, judged.losses, judged.ties),
+            "politeness": round(mean(map(politeness, texts)), 3),
+            "train reward first/last 5 steps": (
+                round(mean(rewards[:5]), 3),
+                round(mean(rewards[-5:]), 3),
+            ),
+            "final metrics": {
+                k: round(v, 3) for k, v in run.final_metrics.items() if isinstance(v, float)
+            },
+        }
+    print("online RL judged head to head:", json.dumps(report, indent=1))
+    for name in ("ppo", "grpo"):
+        assert report[name]["judge win rate vs parent"] >= 0.6, report
+        assert report[name]["politeness"] > report["parent politeness"], report
+        first, last = report[name]["train reward first/last 5 steps"]
+        assert last > first, report
