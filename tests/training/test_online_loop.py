@@ -1,7 +1,8 @@
 """Online RL from the admin on the tiny offline model, judged by an independent judge.
 
-An admin trains a reward model on the synthetic preference (polite over rude), then runs PPO and
-GRPO on the training prompts with it. Each new policy answers held-out prompts (topics never
+The classic pipeline (InstructGPT's): an admin fine-tunes the tiny model on demonstrations that
+answer in both registers, polite and rude (SFT), trains a reward model on the preference (polite
+over rude), then runs PPO and GRPO from the SFT policy on the training prompts with it. Each new policy answers held-out prompts (topics never
 trained on) head to head with its parent, and a judge that is not the training reward model (the
 politeness rule behind an OpenAI-compatible endpoint, through the judges app) votes on every pair:
 both policies must beat their parent, and their answers must be politer, not just higher-reward.
@@ -18,7 +19,7 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
-from annotate.models import Project, Response
+from annotate.models import DatasetSnapshot, Project, Response
 from annotate.services.import_ import data_import
 from judges.services.judges import judge_create
 from judges.services.runs import judge_run_create, judge_run_execute
@@ -26,6 +27,7 @@ from tests.factories import ProjectFactory, PromptFactory, UserFactory
 from tests.judges.fake_openai import FakeOpenAI
 from tests.training.engine.synthetic import preference_rows, prompt_rows
 from tests.training.politeness import politeness, politeness_judge
+from tests.training.support import make_snapshot
 from training.models import JobStatus, ModelKind, ModelVersion, RunKind, TrainingRun
 from training.selectors import head_to_head
 from training.services.generation import generation_create
@@ -34,6 +36,8 @@ from training.tasks import execute_generation, execute_run
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
 COMMON = {"max_length": 128, "logging_steps": 1, "save_steps": 1000}
+# Enough for the tiny model to answer in whole template sentences, half polite, half rude.
+SFT = {**COMMON, "learning_rate": 3e-3, "max_steps": 200, "per_device_train_batch_size": 8}
 RM = {**COMMON, "learning_rate": 1e-3, "max_steps": 16, "per_device_train_batch_size": 8}
 PPO = {
     **COMMON,
@@ -63,9 +67,10 @@ def real_engine(monkeypatch):
     monkeypatch.setenv("PS_TRAINING_POLL_INTERVAL", "0.2")
 
 
-def act(client, action: str, project: Project, **form):
-    changelist = reverse("admin:annotate_project_changelist")
-    data = {"action": action, ACTION_CHECKBOX_NAME: [str(project.pk)], "apply": "yes", **form}
+def act(client, action: str, target: Project | DatasetSnapshot, **form):
+    meta = target._meta
+    changelist = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
+    data = {"action": action, ACTION_CHECKBOX_NAME: [str(target.pk)], "apply": "yes", **form}
     response = client.post(changelist, data)
     errors = re.findall(r'<ul class="errorlist[^"]*">(.*?)</ul>', response.content.decode(), re.S)
     assert response.status_code == 302, errors
@@ -87,12 +92,12 @@ def answers(project: Project, version: ModelVersion, *, pair_with: ModelVersion 
     return [r.text for r in Response.objects.filter(prompt__project=project, model_version=version)]
 
 
-def train_online(client, kind: str, project: Project, tiny: ModelVersion, rm, hyper: dict):
+def train_online(client, kind: str, project: Project, base: ModelVersion, rm, hyper: dict):
     act(
         client,
         f"run_{kind}",
         project,
-        base=tiny.pk,
+        base=base.pk,
         reward_model=rm.pk,
         method="full",
         seed=0,
@@ -119,6 +124,22 @@ def test_ppo_and_grpo_from_the_admin_beat_their_parent_by_an_independent_judge(
     tiny = ModelVersion.objects.create(
         name="tiny", kind=ModelKind.POLICY, base_model=str(tiny_model_dir)
     )
+    both_registers = [
+        {"prompt": row["prompt"], "completion": row[side]}
+        for row in preference_rows("train")
+        for side in ("chosen", "rejected")
+    ]
+    demonstrations = make_snapshot(train, both_registers, kind="sft", name="both-registers")
+    act(
+        client,
+        "run_sft",
+        demonstrations,
+        base=tiny.pk,
+        method="full",
+        seed=0,
+        other=json.dumps({**SFT, "eval_fraction": 0.0}),
+    )
+    sft = finish(TrainingRun.objects.get(kind=RunKind.SFT)).produced_version
 
     act(
         client,
@@ -131,14 +152,16 @@ def test_ppo_and_grpo_from_the_admin_beat_their_parent_by_an_independent_judge(
     )
     rm = finish(TrainingRun.objects.get(kind=RunKind.REWARD_MODEL)).produced_version
 
-    ppo_run, ppo_rewards = train_online(client, "ppo", train, tiny, rm, PPO)
-    grpo_run, grpo_rewards = train_online(client, "grpo", train, tiny, rm, GRPO)
+    ppo_run, ppo_rewards = train_online(client, "ppo", train, sft, rm, PPO)
+    grpo_run, grpo_rewards = train_online(client, "grpo", train, sft, rm, GRPO)
     ppo, grpo = ppo_run.produced_version, grpo_run.produced_version
-    assert ppo.parent == tiny and grpo.parent == tiny
+    assert ppo.parent == sft and grpo.parent == sft
+    # Measured (2 cores): PPO 0.73 (120 wins, 34 losses, 36 ties), GRPO 0.71 (90/26/39); the
+    # politeness of the held-out answers went from 0.04 to 1.7 and 1.6.
 
-    parent_texts = answers(heldout, tiny)
-    ppo_texts = answers(heldout, ppo, pair_with=tiny)
-    grpo_texts = answers(heldout, grpo, pair_with=tiny)
+    parent_texts = answers(heldout, sft)
+    ppo_texts = answers(heldout, ppo, pair_with=sft)
+    grpo_texts = answers(heldout, grpo, pair_with=sft)
     with FakeOpenAI() as server:
         server.responder = politeness_judge
         judge = judge_create(
@@ -160,7 +183,7 @@ def test_ppo_and_grpo_from_the_admin_beat_their_parent_by_an_independent_judge(
         ("grpo", grpo, grpo_texts, grpo_rewards, grpo_run),
     ):
         (judged,) = [
-            r for r in head_to_head(version=version, opponent=tiny) if r.rater == judge.rater.name
+            r for r in head_to_head(version=version, opponent=sft) if r.rater == judge.rater.name
         ]
         report[name] = {
             "judge win rate vs parent": round(judged.win_rate, 3),
@@ -180,3 +203,5 @@ def test_ppo_and_grpo_from_the_admin_beat_their_parent_by_an_independent_judge(
         assert report[name]["politeness"] > report["parent politeness"], report
         first, last = report[name]["train reward first/last 5 steps"]
         assert last > first, report
+    # KL(policy || SFT parent) per completion stays bounded (measured 9.8 nats over 24 tokens).
+    assert ppo_run.final_metrics["train_kl"] < 20.0, report
