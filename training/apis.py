@@ -1,4 +1,5 @@
 """REST API for model versions, training runs and generation jobs (staff only: they spend GPU).
+Rounds and head-to-head results: training/apis_rounds.py.
 
 Mounted at /api/training/ (training/api_urls.py). Creating a run or job answers 201 with its
 record: a configuration that cannot work comes back with status "failed" and the reason in
@@ -84,6 +85,8 @@ class RunSerializer(serializers.ModelSerializer):
             "snapshot",
             "reward_model",
             "parent_run",
+            "project",
+            "round",
             "seed",
             "hyperparameters",
             "final_metrics",
@@ -102,6 +105,8 @@ class GenerationSerializer(serializers.ModelSerializer):
             *JOB_FIELDS,
             "project",
             "model_version",
+            "pair_with",
+            "round",
             "backend",
             "k",
             "prompt_ids",
@@ -145,6 +150,13 @@ class RunsApi(StaffApi):
         base = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.all())
         snapshot = serializers.PrimaryKeyRelatedField(
             queryset=DatasetSnapshot.objects.all(), required=False, allow_null=True
+        )
+        project = serializers.PrimaryKeyRelatedField(
+            queryset=Project.objects.all(),
+            required=False,
+            allow_null=True,
+            help_text="Default: the snapshot's. PPO, GRPO, RLOO and rejection sampling without a "
+            "snapshot sample this project's prompts.",
         )
         method = serializers.ChoiceField(choices=Method.choices, default=Method.FULL)
         hyperparameters = serializers.DictField(
@@ -230,6 +242,12 @@ class GenerationsApi(StaffApi):
             help_text="temperature, top_p, max_new_tokens, seed (+ concurrency, max_retries, "
             "timeout for endpoints).",
         )
+        pair_with = serializers.PrimaryKeyRelatedField(
+            queryset=ModelVersion.objects.all(),
+            required=False,
+            allow_null=True,
+            help_text="Also compare each new response with this version's answers (head to head).",
+        )
 
         class Meta:
             ref_name = "GenerationJobRequest"
@@ -256,6 +274,7 @@ class GenerationsApi(StaffApi):
             prompts=values.get("prompts") or None,
             params=values["params"],
             user=request.user,
+            pair_with=values.get("pair_with"),
         )
         return Response(GenerationSerializer(job).data, status=status.HTTP_201_CREATED)
 

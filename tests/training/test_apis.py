@@ -17,7 +17,7 @@ from tests.training.support import (
     preference_rows,
     use_fake_engine,
 )
-from training.models import TrainingRun
+from training.models import Round, TrainingRun
 from training.tasks import execute_run
 
 # This module is also the URLconf of its tests: the project's, plus /api/training/ until
@@ -137,5 +137,59 @@ def test_only_staff_may_use_it(who):
     client = APIClient()
     if who == "annotator":
         client.force_authenticate(UserFactory(username="annie"))
-    for url in ("/api/training/runs/", "/api/training/models/", "/api/training/generations/"):
-        assert client.get(url).status_code in (401, 403)
+    version = policy(Path("/nonexistent"), name="v")
+    round_ = Round.objects.create(project=ProjectFactory(), number=1, policy=version)
+    for url in (
+        "/api/training/runs/",
+        "/api/training/models/",
+        "/api/training/generations/",
+        "/api/training/rounds/",
+        f"/api/training/rounds/{round_.pk}/",
+        f"/api/training/models/{version.pk}/head-to-head/?opponent={version.pk}",
+    ):
+        assert client.get(url).status_code in (401, 403), url
+    for url in ("/api/training/rounds/", f"/api/training/rounds/{round_.pk}/next/"):
+        assert client.post(url, {}, format="json").status_code in (401, 403), url
+    assert Round.objects.count() == 1
+
+
+def test_online_rl_on_a_project_and_rounds_over_rest(api, base, tmp_path):
+    project = ProjectFactory()
+    PromptFactory(project=project)
+    rm = policy(fake_model_dir(tmp_path / "rm"), name="rm", kind="reward_model")
+    first = api.post(
+        "/api/training/rounds/", {"project": project.pk, "policy": base.pk}, format="json"
+    )
+    assert first.status_code == 201, first.json()
+    assert first.json()["number"] == 1
+    run = api.post(
+        "/api/training/runs/",
+        {"kind": "ppo", "base": base.pk, "project": project.pk, "reward_model": rm.pk},
+        format="json",
+    ).json()
+    assert (run["status"], run["project"], run["round"]) == (
+        "queued",
+        project.pk,
+        first.json()["id"],
+    )
+    execute_run(run["id"])
+    detail = api.get(f"/api/training/rounds/{first.json()['id']}/").json()
+    (produced,) = detail["versions"]
+    assert produced["run"] == run["id"] and detail["best"] == base.pk  # not evaluated yet
+    refused = api.post(
+        "/api/training/rounds/", {"project": project.pk, "policy": rm.pk}, format="json"
+    )
+    assert refused.status_code == 400
+    nxt = api.post(
+        f"/api/training/rounds/{first.json()['id']}/next/",
+        {"policy": produced["version"], "generate": True},
+        format="json",
+    )
+    assert nxt.status_code == 201, nxt.json()
+    body = nxt.json()
+    assert body["round"]["number"] == 2 and body["round"]["policy"] == produced["version"]
+    assert body["generation"]["pair_with"] == base.pk
+    h2h = api.get(f"/api/training/models/{produced['version']}/head-to-head/")
+    assert h2h.status_code == 200 and h2h.json() == []  # nobody voted yet
+    orphan = api.get(f"/api/training/models/{base.pk}/head-to-head/")
+    assert orphan.status_code == 400 and "opponent" in orphan.json()["detail"]
