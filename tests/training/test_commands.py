@@ -53,6 +53,32 @@ def test_train_in_the_foreground_exports_trains_and_evaluates(base):
     assert "accuracy=0.95" in text  # its evaluation ran too
 
 
+def test_rejection_sampling_from_the_command_line_samples_the_projects_prompts(base, tmp_path):
+    project = ProjectFactory(slug="chat")
+    PromptFactory(project=project)
+    PromptFactory(project=project)
+    policy(fake_model_dir(tmp_path / "rm"), name="rm", kind="reward_model")
+    out = StringIO()
+
+    call_command(
+        "train",
+        "--kind=rejection_sampling",
+        "--base=tiny",
+        "--project=chat",
+        "--reward-model=rm",
+        "--foreground",
+        stdout=out,
+    )
+
+    run = TrainingRun.objects.get(kind="rejection_sampling")
+    assert (run.status, run.project, run.snapshot) == ("succeeded", project, None)
+    assert out.getvalue().count("new dataset snapshot") == 2
+    assert sorted(project.snapshots.values_list("kind", "row_count")) == [
+        ("preference", 2),
+        ("sft", 2),
+    ]
+
+
 def test_train_refuses_what_cannot_run(base):
     with pytest.raises(CommandError, match="No model version named 'nope'"):
         call_command("train", "--kind=sft", "--base=nope")

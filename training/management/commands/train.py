@@ -11,6 +11,7 @@ from annotate.errors import ValidationError
 from annotate.models import DatasetSnapshot, Project, SnapshotKind
 from annotate.services.export import ExportOptions, snapshot_export
 from training.models import JobStatus, Method, ModelVersion, RunKind, TrainingRun
+from training.services.preflight import PROMPTS_ONLY
 from training.services.runs import run_create, run_execute
 
 
@@ -51,10 +52,16 @@ class Command(BaseCommand):
         data = parser.add_mutually_exclusive_group()
         data.add_argument("--snapshot", type=int, help="DatasetSnapshot id to train on.")
         data.add_argument(
-            "--project", help="Project slug: export a fresh snapshot of its votes and train on it."
+            "--project",
+            help="Project slug: export a fresh snapshot of its votes and train on it (PPO, GRPO, "
+            "RLOO and rejection sampling sample its prompts instead).",
         )
         parser.add_argument("--method", choices=Method.values, default=Method.FULL)
-        parser.add_argument("--reward-model", help="Reward model version (DPO evaluation).")
+        parser.add_argument(
+            "--reward-model",
+            help="Reward model version: scores PPO/GRPO/RLOO and rejection sampling, and "
+            "evaluates policies.",
+        )
         parser.add_argument(
             "--set",
             action="append",
@@ -75,12 +82,14 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
-        snapshot = self._snapshot(options)
+        project = self._project(options)
+        snapshot = None if project else self._snapshot(options)
         try:
             run = run_create(
                 kind=options["kind"],
                 base=model_version(options["base"]),
                 snapshot=snapshot,
+                project=project,
                 method=options["method"],
                 hyperparameters=parse_sets(options["set"]),
                 reward_model=(
@@ -99,6 +108,15 @@ class Command(BaseCommand):
             self._foreground(run)
         elif options["wait"]:
             self._wait(run)
+
+    def _project(self, options) -> Project | None:
+        """The project whose prompts a prompts-only run samples (None: use a snapshot)."""
+        if not options["project"] or options["kind"] not in PROMPTS_ONLY:
+            return None
+        project = Project.objects.filter(slug=options["project"]).first()
+        if project is None:
+            raise CommandError(f"No project with slug {options['project']!r}.")
+        return project
 
     def _snapshot(self, options) -> DatasetSnapshot | None:
         if options["snapshot"] is not None:
@@ -157,3 +175,7 @@ class Command(BaseCommand):
         produced = getattr(run, "produced_version", None)
         if produced:
             self.stdout.write(f"  new model version: {produced.name} ({produced.base_model})")
+        for snapshot_id in (run.outputs or {}).get("snapshots", []):
+            snapshot = DatasetSnapshot.objects.filter(pk=snapshot_id).first()
+            if snapshot:
+                self.stdout.write(f"  new dataset snapshot {snapshot.pk}: {snapshot}")
