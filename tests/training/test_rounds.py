@@ -354,3 +354,17 @@ def test_the_first_round_is_started_from_the_add_page(client, staff, base, proje
     assert (round_one.number, round_one.policy, round_one.created_by) == (1, base, staff)
     html = client.get(round_one.get_absolute_url()).content.decode()
     assert "None yet" in html and "0 generation job(s)" in html
+
+
+def test_quickstart_opens_the_first_round_once(monkeypatch, base, project):
+    from io import StringIO
+
+    from training.services import quickstart
+
+    monkeypatch.setattr(quickstart, "tiny_model_ensure", lambda **kwargs: base)
+    out = StringIO()
+    quickstart.quickstart_training(project=project, stdout=out)
+    quickstart.quickstart_training(project=project, stdout=out)
+    (only,) = Round.objects.filter(project=project)
+    assert (only.number, only.policy) == (1, base)
+    assert "admin > Rounds" in out.getvalue()

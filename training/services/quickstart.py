@@ -56,10 +56,16 @@ def tiny_model_ensure(
 
 
 def quickstart_training(*, project: Project, stdout) -> None:
-    """Build and register the tiny model, then say how to train from the admin."""
+    """Build and register the tiny model, open the project's first round with it as the policy,
+    then say how to train from the admin."""
+    from training.services.rounds import round_current, round_start
+
     version = tiny_model_ensure(project=project, stdout=stdout)
     stdout.write(f"Model version {version.name} ready: {version.base_model}")
+    if round_current(project=project) is None:
+        round_start(project=project, policy=version, notes="Opened by quickstart.")
     stdout.write(
         f"To train: admin > Projects > select '{project.name}' > action 'Train reward model', "
-        "then 'Run DPO' with that reward model. Runs show their progress live on their page."
+        "then 'Run DPO' (or 'Run PPO' / 'Run GRPO') with that reward model. Runs show their "
+        "progress live on their page; admin > Rounds shows the versions each round produced."
     )
