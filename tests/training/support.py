@@ -137,3 +137,13 @@ def qcluster(log_path: Path, *, workers: int = 1) -> Iterator[subprocess.Popen]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def admin_action(client, model, action: str, ids: list[int], follow: bool = False, **form):
+    """POST an admin changelist action on `model`'s objects `ids`, as the admin's form does."""
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+    from django.urls import reverse
+
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    data = {"action": action, ACTION_CHECKBOX_NAME: [str(i) for i in ids], **form}
+    return client.post(url, data, follow=follow)

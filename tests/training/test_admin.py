@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 from django.contrib import admin
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 from django.utils import timezone
 
@@ -15,6 +14,7 @@ from annotate.services.raters import rater_for_user
 from annotate.services.votes import vote_submit
 from tests.factories import ProjectFactory, PromptFactory, UserFactory, make_comparison
 from tests.training.support import (
+    admin_action,
     fake_model_dir,
     make_snapshot,
     policy,
@@ -55,24 +55,11 @@ def test_the_actions_are_wired_in_the_admin(model):
 
 
 @pytest.fixture
-def staff(client):
-    user = UserFactory(username="boss", is_staff=True, is_superuser=True)
-    client.force_login(user)
-    return user
-
-
-@pytest.fixture
 def base(tmp_path: Path):
     return policy(fake_model_dir(tmp_path / "tiny"))
 
 
-def changelist(model) -> str:
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
-
-
-def act(client, model, action: str, ids: list[int], follow: bool = False, **form):
-    data = {"action": action, ACTION_CHECKBOX_NAME: [str(i) for i in ids], **form}
-    return client.post(changelist(model), data, follow=follow)
+act = admin_action
 
 
 def test_train_reward_model_on_a_snapshot_shows_a_form_then_opens_the_run(client, staff, base):

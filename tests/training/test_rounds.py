@@ -11,14 +11,13 @@ import json
 from pathlib import Path
 
 import pytest
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
 from annotate.models import Comparison, DatasetSnapshot, Project, Rater, RaterKind
 from annotate.services.raters import rater_for_user
 from annotate.services.votes import vote_submit
-from tests.factories import ProjectFactory, PromptFactory, UserFactory
-from tests.training.support import fake_model_dir, policy, use_fake_engine
+from tests.factories import ProjectFactory, PromptFactory
+from tests.training.support import admin_action, fake_model_dir, policy, use_fake_engine
 from training.models import GenerationJob, JobStatus, ModelKind, Round, RunKind, TrainingRun
 from training.selectors import head_to_head, round_best
 from training.services.generation import generation_create
@@ -32,13 +31,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def fake_engine(monkeypatch):
     use_fake_engine(monkeypatch)
-
-
-@pytest.fixture
-def staff(client):
-    user = UserFactory(username="boss", is_staff=True, is_superuser=True)
-    client.force_login(user)
-    return user
 
 
 @pytest.fixture
@@ -59,10 +51,7 @@ def project():
     return project
 
 
-def act(client, model, action: str, ids: list[int], follow: bool = False, **form):
-    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
-    data = {"action": action, ACTION_CHECKBOX_NAME: [str(i) for i in ids], **form}
-    return client.post(url, data, follow=follow)
+act = admin_action
 
 
 def _jsonl(path: Path) -> list[dict]:
