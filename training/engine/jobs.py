@@ -79,6 +79,35 @@ class ModelRef:
     adapter_path: str | None = None
 
 
+CONVERSATION_SLOT = "\u27e6conversation\u27e7"
+RESPONSE_SLOT = "\u27e6response\u27e7"
+
+
+@dataclass
+class JudgeRef:
+    """An AI judge on an OpenAI-compatible endpoint that scores each completion (RLAIF): the
+    reward is its score, scaled from [score_min, score_max] to [-1, 1].
+
+    `prompt` is the judge's single-score prompt, already rendered by the platform with its rubric
+    or constitution; the engine puts each conversation and completion where CONVERSATION_SLOT and
+    RESPONSE_SLOT stand. The API key never enters the job file: the engine reads it from the
+    environment variable `api_key_env`.
+    """
+
+    base_url: str
+    model: str
+    prompt: str
+    system: str = ""
+    api_key_env: str = "PS_REWARD_JUDGE_API_KEY"
+    temperature: float = 0.0
+    max_tokens: int = 16
+    score_min: float = 1.0
+    score_max: float = 10.0
+    concurrency: int = 8
+    timeout_seconds: float = 60.0
+    max_retries: int = 4
+
+
 @dataclass
 class JobSpec:
     kind: JobKind
@@ -89,6 +118,8 @@ class JobSpec:
     """Parent / reference policy (DPO reference, PPO KL anchor, win-rate and KL baseline)."""
     reward_model: ModelRef | None = None
     """Scores completions (PPO / GRPO / RLOO rewards, policy evaluation, rejection sampling)."""
+    reward_judge: JudgeRef | None = None
+    """Instead of reward_model, an AI judge scores the completions of PPO / GRPO / RLOO."""
     train_file: str | None = None
     """JSONL in trl's formats (preference / sft / prompt-only), as exported by a DatasetSnapshot."""
     eval_file: str | None = None
@@ -109,6 +140,8 @@ class JobSpec:
         for key in ("model", "reference", "reward_model"):
             if raw.get(key) is not None:
                 raw[key] = ModelRef(**raw[key])
+        if raw.get("reward_judge") is not None:
+            raw["reward_judge"] = JudgeRef(**raw["reward_judge"])
         return cls(**raw)
 
     def write(self, path: Path) -> Path:

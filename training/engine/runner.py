@@ -46,13 +46,14 @@ NEEDS_DATA = {
     "reward_model": ("train_file",),
     "sft": ("train_file",),
     "dpo": ("train_file",),
-    "ppo": ("train_file", "reward_model"),
-    "grpo": ("train_file", "reward_model"),
-    "rloo": ("train_file", "reward_model"),
+    "ppo": ("train_file",),
+    "grpo": ("train_file",),
+    "rloo": ("train_file",),
     "rejection_sampling": ("train_file", "reward_model"),
     "generate": ("train_file",),
 }
 NEEDS_EVAL_DATA = ("evaluate_reward_model", "evaluate_policy")
+ONLINE_KINDS = ("ppo", "grpo", "rloo")  # rewarded by a reward_model or a reward_judge
 
 
 def run_job(spec: JobSpec, emit: EventWriter) -> dict[str, Any]:
@@ -84,6 +85,14 @@ def check_spec(spec: JobSpec) -> Any:
     for name in NEEDS_DATA.get(spec.kind, ()):
         if not getattr(spec, name):
             raise EngineError(f"A {spec.kind} job needs a {name}.")
+    if spec.kind in ONLINE_KINDS and spec.reward_model is None and spec.reward_judge is None:
+        raise EngineError(
+            f"A {spec.kind} job needs a reward_model or a reward_judge to score the completions."
+        )
+    if spec.reward_judge is not None and spec.kind not in ONLINE_KINDS:
+        raise EngineError(
+            f"A reward_judge only rewards online RL (ppo, grpo, rloo), not {spec.kind}."
+        )
     if spec.kind in NEEDS_EVAL_DATA and not (spec.eval_file or spec.train_file):
         raise EngineError(f"A {spec.kind} job needs an eval_file (held-out rows).")
     if spec.kind == "evaluate_policy" and spec.reward_model is None:
