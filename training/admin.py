@@ -227,7 +227,7 @@ class TrainingRunAdmin(JobAdmin):
                     ("kind", "method", "status"),
                     ("base", "snapshot"),
                     ("project", "round"),
-                    ("reward_model", "parent_run"),
+                    ("reward_model", "reward_judge", "parent_run"),
                     ("seed", "attempts"),
                     ("created_by", "created_at", "started_at", "finished_at"),
                 ]

@@ -25,6 +25,7 @@ from django.utils.html import format_html, format_html_join
 from annotate.errors import ValidationError
 from annotate.models import DatasetSnapshot, Project, Prompt, SnapshotKind
 from annotate.services.export import ExportOptions, snapshot_export
+from judges.models import Judge, JudgeKind
 from training.models import EngineJob, Method, ModelKind, ModelVersion, RunKind
 from training.services.defaults import hyperparameter_help, hyperparameters_for
 from training.services.generation import MAX_K, generation_create
@@ -54,6 +55,7 @@ KIND_FIELDS = {
 # Runs whose reward model scores while they run (not only in the evaluation afterwards).
 NEEDS_REWARD_MODEL = (RunKind.PPO, RunKind.GRPO, RunKind.RLOO, RunKind.REJECTION_SAMPLING)
 PROMPTS_ONLY = NEEDS_REWARD_MODEL
+JUDGE_REWARDED = (RunKind.PPO, RunKind.GRPO, RunKind.RLOO)
 # The platform always hands the engine its own held-out split, so say what the field does here.
 HELP_OVERRIDES = {
     "eval_fraction": "Share of the snapshot's prompts held out (whole prompts, never trained on) "
@@ -96,6 +98,14 @@ class TrainingForm(forms.Form):
         required=False,
         help_text="Scores the new policy against its parent on held-out prompts (win rate, KL).",
     )
+    reward_judge = forms.ModelChoiceField(
+        queryset=Judge.objects.none(),
+        required=False,
+        label="Or reward judge (RLAIF)",
+        help_text="An AI judge on an OpenAI-compatible endpoint scores each completion 1-10 "
+        "(scaled to [-1, 1]) instead of the reward model. With both, the judge rewards and the "
+        "reward model evaluates.",
+    )
     other = forms.JSONField(
         required=False,
         initial=dict,
@@ -133,7 +143,7 @@ class TrainingForm(forms.Form):
                 kind=ModelKind.REWARD_MODEL
             )
             if kind in NEEDS_REWARD_MODEL:
-                self.fields["reward_model"].required = True
+                self.fields["reward_model"].required = kind not in JUDGE_REWARDED
                 self.fields["reward_model"].help_text = (
                     "Scores the sampled completions (the reward), then the new policy against "
                     "its parent on held-out prompts."
@@ -142,6 +152,10 @@ class TrainingForm(forms.Form):
                 )
         else:
             del self.fields["reward_model"]
+        if kind in JUDGE_REWARDED:
+            self.fields["reward_judge"].queryset = Judge.objects.filter(kind=JudgeKind.OPENAI)
+        else:
+            del self.fields["reward_judge"]
         if kind == RunKind.REJECTION_SAMPLING:
             del self.fields["method"]  # it samples, it trains nothing
             self.fields["base"].help_text = "The policy that samples the K completions."
@@ -152,12 +166,24 @@ class TrainingForm(forms.Form):
         for name in self.hyperparameter_names:
             self.fields[name] = _typed_field(help_by_name[name])
         self.order_fields(
-            ["base", "method", "snapshot", "reward_model", *self.hyperparameter_names, "other"]
+            [
+                "base",
+                "method",
+                "snapshot",
+                "reward_model",
+                "reward_judge",
+                *self.hyperparameter_names,
+                "other",
+            ]
         )
         self.hyperparameter_help = list(help_by_name.values())
 
     def clean(self) -> dict:
         data = super().clean()
+        if self.kind in JUDGE_REWARDED and not (
+            data.get("reward_model") or data.get("reward_judge")
+        ):
+            self.add_error("reward_model", "Choose a reward model or a reward judge.")
         other = data.get("other") or {}
         if not isinstance(other, dict):
             self.add_error("other", 'Give an object such as {"warmup_steps": 10}.')
@@ -268,6 +294,7 @@ def _start_runs(modeladmin, request, queryset, form: TrainingForm, kind: str, on
                 method=data.get("method") or Method.FULL,
                 hyperparameters=data["overrides"],
                 reward_model=data.get("reward_model"),
+                reward_judge=data.get("reward_judge"),
                 seed=data["seed"],
                 user=request.user,
                 accelerate_config=data.get("accelerate_config") or "",

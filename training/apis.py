@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from annotate.apis.common import Api, ErrorSerializer, paginated
 from annotate.models import DatasetSnapshot, Project, Prompt
 from annotate.permissions import IsStaff, visible_or_404
+from judges.models import Judge
 from training.models import (
     GenerationJob,
     JobStatus,
@@ -84,6 +85,7 @@ class RunSerializer(serializers.ModelSerializer):
             "base",
             "snapshot",
             "reward_model",
+            "reward_judge",
             "parent_run",
             "project",
             "round",
@@ -164,6 +166,12 @@ class RunsApi(StaffApi):
         )
         reward_model = serializers.PrimaryKeyRelatedField(
             queryset=ModelVersion.objects.all(), required=False, allow_null=True
+        )
+        reward_judge = serializers.PrimaryKeyRelatedField(
+            queryset=Judge.objects.all(),
+            required=False,
+            allow_null=True,
+            help_text="PPO/GRPO/RLOO: an AI judge (OpenAI-compatible endpoint) scores instead.",
         )
         seed = serializers.IntegerField(default=0)
         accelerate_config = serializers.CharField(required=False, allow_blank=True, default="")

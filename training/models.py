@@ -200,6 +200,15 @@ class TrainingRun(EngineJob):
         related_name="scored_runs",
         help_text="Scores completions: PPO/GRPO/RLOO rewards and policy evaluation.",
     )
+    reward_judge = models.ForeignKey(
+        "judges.Judge",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="rewarded_runs",
+        help_text="PPO/GRPO/RLOO: an AI judge scores the completions instead of a reward model "
+        "(RLAIF).",
+    )
     parent_run = models.ForeignKey(
         "self",
         null=True,

@@ -22,6 +22,7 @@ prompts get a pair, default all).
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import time
@@ -62,6 +63,9 @@ def main(argv: list[str]) -> int:
         return generate(spec, emit, fake)
     if spec.kind == "rejection_sampling":
         return rejection_sampling(spec, emit, fake)
+    if spec.reward_judge is not None:  # what a judge-rewarded child received, for the tests
+        key = os.environ.get(spec.reward_judge.api_key_env, "")
+        (out / "reward_judge_env.txt").write_text(key, encoding="utf-8")
     steps = int(fake.get("steps", 5))
     start = last_checkpoint(out) if spec.resume else 0
     emit("start", kind=spec.kind, total_steps=steps, step=start)

@@ -357,3 +357,57 @@ def test_quickstart_opens_the_first_round_once(monkeypatch, base, project):
     (only,) = Round.objects.filter(project=project)
     assert (only.number, only.policy) == (1, base)
     assert "admin > Rounds" in out.getvalue()
+
+
+def _judge(kind: str = "openai", **fields):
+    from judges.services.judges import judge_create
+
+    settings = {"base_url": "http://127.0.0.1:9/v1", "model": "rater"} if kind == "openai" else {}
+    return judge_create(name=f"judge-{kind}", kind=kind, **{**settings, **fields})
+
+
+def test_an_ai_judge_can_reward_online_rl_instead_of_a_reward_model(client, staff, base, project):
+    judge = _judge(api_key="sk-judge-secret", rubric="Politeness above all.")
+    form = act(client, Project, "run_grpo", [project.pk]).content.decode()
+    assert 'name="reward_judge"' in form
+    refused = act(client, Project, "run_grpo", [project.pk], apply="yes", base=base.pk, seed=0)
+    assert "Choose a reward model or a reward judge." in refused.content.decode()
+
+    act(
+        client,
+        Project,
+        "run_grpo",
+        [project.pk],
+        apply="yes",
+        base=base.pk,
+        method="full",
+        reward_judge=judge.pk,
+        seed=0,
+    )
+    run = TrainingRun.objects.get()
+    assert (run.reward_judge, run.reward_model, run.status) == (judge, None, "queued")
+    execute_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == JobStatus.SUCCEEDED, run.error
+    job_file = (Path(run.out_dir) / "job.json").read_text()
+    spec = json.loads(job_file)["reward_judge"]
+    assert (spec["base_url"], spec["model"]) == ("http://127.0.0.1:9/v1", "rater")
+    assert "Politeness above all." in spec["prompt"] and "\u27e6response\u27e7" in spec["prompt"]
+    assert "sk-judge-secret" not in job_file  # the key went to the child's environment only
+    assert (Path(run.out_dir) / "reward_judge_env.txt").read_text() == "sk-judge-secret"
+    assert "No reward model was chosen" in " ".join(run.warnings)
+
+
+def test_only_endpoint_judges_reward_and_only_online_rl(base, rm, project):
+    local = _judge("local_lm", model_version=base)
+    run = run_create(kind=RunKind.PPO, base=base, project=project, reward_judge=local)
+    assert run.status == JobStatus.FAILED and "OpenAI-compatible endpoint" in run.error
+    endpoint = _judge()
+    dpo = run_create(
+        kind=RunKind.REJECTION_SAMPLING,
+        base=base,
+        project=project,
+        reward_model=rm,
+        reward_judge=endpoint,
+    )
+    assert dpo.status == JobStatus.FAILED and "not a Rejection sampling run" in dpo.error

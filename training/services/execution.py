@@ -140,6 +140,7 @@ class Recorder:
 
     def __init__(self, job: EngineJob) -> None:
         self.job = job
+        self.child_env: dict[str, str] = {}  # secrets the child needs, never in the job file
         self.done: dict | None = None
         self.error: str | None = None
         self.cancelled: dict | None = None
@@ -223,7 +224,7 @@ def job_run_child(*, job: EngineJob, spec: JobSpec, recorder: Recorder) -> Child
     command = launcher.engine_command(
         spec_path, accelerate_config=launcher.accelerate_config_for(job.accelerate_config)
     )
-    process = launcher.launch(command, out_dir=out_dir)
+    process = launcher.launch(command, out_dir=out_dir, env=recorder.child_env)
     job.pid = process.pid
     owned(job).update(pid=process.pid, heartbeat_at=timezone.now())
     ticker = _Ticker(job, recorder)

@@ -66,10 +66,13 @@ def _die_with_parent(parent_pid: int) -> None:  # pragma: no cover - runs in the
         os._exit(1)
 
 
-def launch(command: list[str], *, out_dir: Path) -> subprocess.Popen:
-    """Start `command` in its own session, stdout and stderr appended to out_dir/child.log."""
+def launch(
+    command: list[str], *, out_dir: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """Start `command` in its own session, stdout and stderr appended to out_dir/child.log;
+    `env` adds to this process's environment."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
     preexec = partial(_die_with_parent, os.getpid()) if sys.platform.startswith("linux") else None
     with (out_dir / CHILD_LOG).open("ab") as log:
         return subprocess.Popen(

@@ -41,6 +41,7 @@ NEEDS_REWARD_MODEL = (
     RunKind.REJECTION_SAMPLING,
     RunKind.EVALUATE_POLICY,
 )
+RUNS_A_JUDGE_REWARDS = (RunKind.PPO, RunKind.GRPO, RunKind.RLOO)
 # Prompts are all these kinds read: a project's own prompts serve when no snapshot is chosen.
 PROMPTS_ONLY = (RunKind.PPO, RunKind.GRPO, RunKind.RLOO, RunKind.REJECTION_SAMPLING)
 
@@ -188,9 +189,23 @@ def _model_role_problems(run: TrainingRun) -> list[str]:
         )
     if run.kind == RunKind.EVALUATE_REWARD_MODEL and run.base.kind != ModelKind.REWARD_MODEL:
         problems.append(f"Model version '{run.base}' is not a reward model.")
-    if run.kind in NEEDS_REWARD_MODEL:
+    if run.reward_judge_id is not None:
+        from judges.services.rewarding import reward_judge_problem
+
+        if run.kind not in RUNS_A_JUDGE_REWARDS:
+            problems.append(
+                f"A judge rewards PPO, GRPO or RLOO runs, not a {run.get_kind_display()} run."
+            )
+        elif problem := reward_judge_problem(run.reward_judge):
+            problems.append(problem)
+    if run.kind in NEEDS_REWARD_MODEL and not (
+        run.reward_judge_id and run.kind in RUNS_A_JUDGE_REWARDS and run.reward_model is None
+    ):
         if run.reward_model is None:
-            problems.append(f"A {run.get_kind_display()} run needs a reward model to score with.")
+            problems.append(
+                f"A {run.get_kind_display()} run needs a reward model to score with"
+                + (" (or a judge)." if run.kind in RUNS_A_JUDGE_REWARDS else ".")
+            )
         elif run.reward_model.kind != ModelKind.REWARD_MODEL:
             problems.append(f"Model version '{run.reward_model}' is not a reward model.")
         else:

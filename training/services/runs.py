@@ -19,6 +19,7 @@ from django_q.tasks import async_task
 
 from annotate.errors import ValidationError
 from annotate.models import DatasetSnapshot, Project
+from judges.models import Judge
 from training.engine.jobs import Event, JobSpec, ModelRef
 from training.models import (
     DATA_KINDS,
@@ -61,6 +62,7 @@ def run_create(
     method: str = Method.FULL,
     hyperparameters: dict[str, Any] | None = None,
     reward_model: ModelVersion | None = None,
+    reward_judge: Judge | None = None,
     seed: int = 0,
     user=None,
     accelerate_config: str = "",
@@ -93,6 +95,7 @@ def run_create(
             method=method,
             hyperparameters=merged,
             reward_model=reward_model,
+            reward_judge=reward_judge,
             seed=seed,
             created_by=user if getattr(user, "pk", None) else None,
             accelerate_config=accelerate_config,
@@ -217,12 +220,22 @@ def _prepare(run: TrainingRun) -> tuple[JobSpec, RunRecorder]:
     if problems:
         raise JobConfigError("\n".join(problems))
     train_file, eval_file = _data_files(run)
+    recorder = RunRecorder(run)
+    reward_judge = None
+    if run.reward_judge_id and run.kind in preflight.RUNS_A_JUDGE_REWARDS:
+        from judges.services.rewarding import judge_reward_ref
+
+        guidelines = run.project.guidelines if run.project_id else ""
+        reward_judge, recorder.child_env = judge_reward_ref(
+            judge=run.reward_judge, guidelines=guidelines
+        )
     spec = JobSpec(
         kind=run.kind,
         out_dir=run.out_dir,
         model=ModelRef(**run.base.as_model_ref()),
         reference=_reference(run),
         reward_model=ModelRef(**run.reward_model.as_model_ref()) if run.reward_model else None,
+        reward_judge=reward_judge,
         train_file=str(train_file) if train_file else None,
         eval_file=str(eval_file) if eval_file else None,
         method=run.method,
@@ -230,7 +243,7 @@ def _prepare(run: TrainingRun) -> tuple[JobSpec, RunRecorder]:
         resume=True,
         seed=run.seed,
     )
-    return spec, RunRecorder(run)
+    return spec, recorder
 
 
 def _reference(run: TrainingRun) -> ModelRef | None:
