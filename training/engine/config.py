@@ -173,14 +173,20 @@ class PpoConfig(OnlineRLConfig):
     """The engine's own PPO (Ziegler et al. 2019; trl 1.x has none): a value head on the policy,
     a per-token KL penalty against the frozen reference, GAE, clipped policy and value losses,
     several PPO epochs over each batch of rollouts. max_steps (or num_train_epochs over the
-    prompts) counts rollout batches; gradient_accumulation_steps is not used."""
+    prompts) counts rollout batches; gradient_accumulation_steps is not used;
+    per_device_eval_batch_size bounds the rows of each no-grad pass (the reference's
+    log-probabilities, the rollouts' log-probabilities and values when num_mini_batches > 1, the
+    held-out evaluation)."""
 
     max_prompt_length: int | None = _f(
         128, "Prompts longer than this many tokens keep their end (None: no limit)."
     )
     num_ppo_epochs: int = _f(4, "Passes of PPO updates over each batch of rollouts.")
     num_mini_batches: int = _f(
-        2, "Minibatches each batch of rollouts is cut into (one optimizer step each)."
+        1,
+        "Minibatches each batch of rollouts is cut into (one optimizer step each). 1, as in "
+        "trl's former PPOTrainer and OpenAI's lm-human-preferences: more minibatches only pay "
+        "with large batches of rollouts.",
     )
     kl_coef: float = _f(0.05, "Initial coefficient of the per-token KL penalty.")
     kl_controller: Literal["fixed", "adaptive"] = _f(

@@ -1,39 +1,57 @@
 """PPO for causal LMs, written for this project (trl 1.x removed its PPOTrainer).
 
-Each step: sample one completion per prompt of a batch from the policy; score each with the
-reward model (reward.score, formatted exactly as RewardTrainer trained it); add a per-token KL
-penalty against the frozen reference; estimate advantages with GAE from a value head (a linear
-layer on the policy's last hidden state); then run num_ppo_epochs passes of minibatch updates on
-the clipped policy and value losses (ppo_math). Dropout stays off throughout, so the old and new
-log-probabilities of an unchanged policy agree exactly.
+Each step: sample one completion per prompt of a batch from the policy; score each with the job's
+rewarder (its reward model, formatted exactly as RewardTrainer trained it, or its AI judge:
+rewarders.rewarder_for); add a per-token KL penalty against the frozen reference; estimate
+advantages with GAE from a value head (a linear layer on the policy's last hidden state, read from
+the same forward pass as the logits); then run num_ppo_epochs passes of minibatch updates on the
+clipped policy and value losses (ppo_math). Dropout stays off throughout, so the old and new
+log-probabilities of an unchanged policy agree (to rounding: the no-grad pass and the updates may
+batch the rows differently).
+
+Only the completion's positions go through the LM head (logits_to_keep, where the model has it).
+The reference's log-probabilities are computed without gradients, in batches of
+per_device_eval_batch_size rows; so are the rollouts' log-probabilities and values, except with
+one minibatch (num_mini_batches=1, the default), where the first update's forward pass over the
+whole batch, through the still unchanged policy, gives them.
 
 The reference, in order of precedence: spec.reference when it names another model; the policy
 with its adapters disabled when a new LoRA / IA3 adapter is trained; otherwise a frozen copy of
-the starting policy. Accelerate's Accelerator places the model and prepares it for several
-processes; checkpoints are Accelerator states (model, value head, optimizer, scheduler, RNG) plus
-the step and KL coefficient, so a cancelled job resumes where it stopped.
+the starting policy (heldout.frozen_reference). Accelerate's Accelerator places the model and
+prepares it for several processes; checkpoints are Accelerator states (model, value head,
+optimizer, scheduler, RNG) plus the step and KL coefficient, so a cancelled job resumes where it
+stopped.
 
 Prompts come from spec.train_file (any format with a "prompt" column); held-out prompts (the
-eval_file, or eval_fraction of train_file's prompts) are scored before training and at the end
-as "eval" events: heldout_reward (mean reward-model score) and heldout_kl (nats per completion).
+eval_file, or eval_fraction of train_file's prompts) are scored before training, every eval_steps
+and at the end as "eval" events (training.engine.heldout, shared with GRPO and RLOO):
+heldout_reward (mean reward) and heldout_kl (KL to the reference, nats per completion).
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import random
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from training.engine import data, models, ppo_math, reward
+from training.engine import data, models, ppo_math
 from training.engine.config import PpoConfig, mixed_precision
 from training.engine.generate import Sample, SamplingParams, sample
+from training.engine.heldout import (
+    HeldoutEvaluator,
+    accepts_logits_to_keep,
+    completion_tensors,
+    forward_completions,
+    frozen_reference,
+    reference_logprobs,
+    rows_of,
+)
 from training.engine.jobs import EngineError, JobCancelled, JobSpec
 
 if TYPE_CHECKING:
@@ -59,11 +77,13 @@ def run(
     from transformers import get_scheduler, set_seed
 
     from training.engine.callbacks import EventCallback, quiet
-    from training.engine.evaluate import load_reward_model
+    from training.engine.rewarders import rewarder_for
 
     quiet()
-    if spec.reward_model is None:
-        raise EngineError("A ppo job needs a reward_model to score the completions.")
+    if spec.reward_model is None and spec.reward_judge is None:
+        raise EngineError(
+            "A ppo job needs a reward_model or a reward_judge to score the completions."
+        )
     out_dir = Path(spec.out_dir)
     set_seed(spec.seed)
     prompts, held = prompt_splits(spec, config.eval_fraction, out_dir / HELDOUT_FILE)
@@ -78,10 +98,9 @@ def run(
         from peft import get_peft_model
 
         policy = get_peft_model(policy, trainable.peft_config)
-    reference = _reference(spec, policy, fresh_adapter)
+    reference = frozen_reference(spec, policy, fresh_adapter)
     if config.gradient_checkpointing:
         policy.gradient_checkpointing_enable()
-    judge, judge_tokenizer = load_reward_model(spec.reward_model)
 
     precision = mixed_precision(config.precision)
     accelerator = Accelerator(
@@ -92,11 +111,7 @@ def run(
     module.eval()  # no dropout: see the module docstring
     total_steps = _total_steps(config, len(prompts))
     updates = total_steps * config.num_ppo_epochs * config.num_mini_batches
-    optimizer = torch.optim.AdamW(
-        [p for p in module.parameters() if p.requires_grad],
-        lr=config.learning_rate,
-        weight_decay=config.weight_decay,
-    )
+    optimizer = _adamw([p for p in module.parameters() if p.requires_grad], config)
     warmup = config.warmup_steps
     scheduler = get_scheduler(
         config.lr_scheduler_type,
@@ -107,7 +122,8 @@ def run(
     module, optimizer, scheduler = accelerator.prepare(module, optimizer, scheduler)
     if reference is not None:
         reference = reference.to(accelerator.device)
-    judge = judge.to(accelerator.device)
+    # after the Accelerator, which sets each process's device for the reward model to land on
+    rewarder = rewarder_for(spec, batch_size=config.reward_batch_size, max_length=config.max_length)
     kl_ctl = _kl_controller(config)
 
     start = 0
@@ -118,14 +134,33 @@ def run(
         start, kl_ctl.value = int(state["step"]), float(state["kl_coef"])
 
     ctx = _Context(
-        accelerator, module, reference, tokenizer, judge, judge_tokenizer, config, spec.seed
+        accelerator,
+        module,
+        reference,
+        tokenizer,
+        rewarder,
+        config,
+        spec.seed,
+        keep_logits=accepts_logits_to_keep(policy),
+        trainable=[p for p in module.parameters() if p.requires_grad],
+    )
+    evaluator = HeldoutEvaluator(
+        prompts=held,
+        reference=reference,
+        tokenizer=tokenizer,
+        rewarder=rewarder,
+        seed=spec.seed,
+        temperature=config.temperature,
+        max_new_tokens=config.max_new_tokens,
+        max_prompt_length=config.max_prompt_length,
+        batch_size=config.per_device_eval_batch_size,
     )
     watch = EventCallback(emit, out_dir=out_dir, kind=spec.kind)  # cancel file and signals
     watch._install()
     started = time.monotonic()
     emit("start", kind=spec.kind, total_steps=total_steps, step=start)
     if held and start == 0:
-        emit("eval", step=0, metrics=heldout_metrics(ctx, held))
+        emit("eval", step=0, metrics=evaluator.evaluate(ctx.unwrapped.policy))
     metrics: dict[str, float] = {}
     try:
         for step in range(start + 1, total_steps + 1):
@@ -146,7 +181,7 @@ def run(
                     eta_s=round(elapsed / done * (total_steps - step), 1),
                 )
             if held and config.eval_steps and step % config.eval_steps == 0 and step < total_steps:
-                emit("eval", step=step, metrics=heldout_metrics(ctx, held))
+                emit("eval", step=step, metrics=evaluator.evaluate(ctx.unwrapped.policy))
             cancelled = watch.cancel_requested()
             if cancelled or step % config.save_steps == 0 or step == total_steps:
                 path = _save_checkpoint(ctx, out_dir, step, kl_ctl.value, config.save_total_limit)
@@ -159,7 +194,7 @@ def run(
     final["global_step"] = float(total_steps)
     final["train_runtime"] = time.monotonic() - started
     if held:
-        evaluated = heldout_metrics(ctx, held)
+        evaluated = evaluator.evaluate(ctx.unwrapped.policy)
         emit("eval", step=total_steps, metrics=evaluated)
         final.update({f"heldout_{k.removeprefix('heldout_')}": v for k, v in evaluated.items()})
     outputs = _save_final(ctx, trainable, out_dir)
@@ -191,8 +226,8 @@ def prompt_splits(
 
 def policy_with_value(policy: Any, hidden_size: int) -> Any:
     """The policy and a scalar value head reading its last hidden state, as one torch module,
-    so one optimizer and one accelerator.prepare() cover both. (A factory, so importing this
-    module does not import torch.)"""
+    so one optimizer and one accelerator.prepare() cover both, and one forward pass gives both
+    the logits and the values. (A factory, so importing this module does not import torch.)"""
     import torch
 
     if hidden_size < 1:
@@ -206,10 +241,15 @@ def policy_with_value(policy: Any, hidden_size: int) -> Any:
             torch.nn.init.normal_(self.value_head.weight, std=1 / math.sqrt(hidden_size + 1))
             torch.nn.init.zeros_(self.value_head.bias)
 
-        def forward(self, **batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
-            out = self.policy(**batch, output_hidden_states=True, use_cache=False)
-            hidden = out.hidden_states[-1].to(self.value_head.weight.dtype)
-            return out.logits, self.value_head(hidden).squeeze(-1)
+        def forward(
+            self, logits_to_keep: int | None = None, **batch: Any
+        ) -> tuple[torch.Tensor, torch.Tensor]:
+            keep = {} if logits_to_keep is None else {"logits_to_keep": logits_to_keep}
+            out = self.policy(**batch, **keep, output_hidden_states=True, use_cache=False)
+            hidden = out.hidden_states[-1]
+            if logits_to_keep:
+                hidden = hidden[:, -logits_to_keep:]
+            return out.logits, self.value_head(hidden.to(self.value_head.weight.dtype)).squeeze(-1)
 
     return PolicyWithValue()
 
@@ -220,10 +260,14 @@ class _Context:
     module: Any
     reference: Any
     tokenizer: Any
-    judge: Any
-    judge_tokenizer: Any
+    rewarder: Any
+    """(prompts, completions) -> rewards: the reward model or AI judge (rewarders)."""
     config: PpoConfig
     seed: int
+    keep_logits: bool = False
+    """The policy computes logits for the completion's positions only (logits_to_keep)."""
+    trainable: list[Any] = field(default_factory=list)
+    """The parameters the optimizer updates."""
 
     @property
     def unwrapped(self) -> Any:
@@ -232,12 +276,9 @@ class _Context:
 
 @dataclass
 class Rollout:
-    input_ids: torch.Tensor
-    attention_mask: torch.Tensor
-    position_ids: torch.Tensor
-    mask: torch.Tensor
-    """[batch, completion tokens]: 1 on generated tokens."""
-    prompt_width: int
+    batch: dict[str, Any]
+    """completion_tensors of the samples: input_ids, attention_mask, position_ids, mask (1 on
+    generated tokens, [batch, completion tokens]) and prompt_width."""
     logprobs: torch.Tensor
     values: torch.Tensor
     advantages: torch.Tensor
@@ -245,23 +286,43 @@ class Rollout:
     scores: torch.Tensor
     kl: torch.Tensor
     """Per-sequence sum of the k1 KL estimate."""
+    first_pass: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+    """With one minibatch (the whole batch), the policy's pass that gave `logprobs` and `values`,
+    graph kept: (log-probs, logits, values). The first update reuses it, since the policy has not
+    changed yet."""
+
+    @property
+    def mask(self) -> torch.Tensor:
+        return self.batch["mask"]
 
 
-def _reference(spec: JobSpec, policy: Any, fresh_adapter: bool) -> Any:
-    """A frozen reference model, or None when the policy's adapters disabled are the reference."""
-    if spec.reference is not None and spec.reference != spec.model:
-        reference = models.load_model(spec.reference, "causal_lm", role="reference model")
-        models.check_same_vocab(
-            policy, reference, f"The policy {spec.model.path}", f"its reference {spec.reference}"
-        )
-    elif fresh_adapter:
-        return None
-    else:
-        reference = copy.deepcopy(policy)
-    reference.eval()
-    for parameter in reference.parameters():
-        parameter.requires_grad_(False)
-    return reference
+def _adamw(parameters: list[Any], config: PpoConfig) -> Any:
+    """AdamW with the fused kernel where torch has one for the parameters' device and dtype, as
+    transformers' Trainer (adamw_torch_fused, its default) gives the trl-based kinds."""
+    import torch
+
+    options = {"lr": config.learning_rate, "weight_decay": config.weight_decay}
+    try:
+        return torch.optim.AdamW(parameters, fused=True, **options)
+    except (RuntimeError, ValueError):
+        return torch.optim.AdamW(parameters, **options)
+
+
+def _clip_and_step(ctx: _Context, optimizer: Any) -> None:
+    """Clip the gradients to max_grad_norm and step. A single process without a gradient scaler
+    clips and steps in torch directly: accelerate's wrappers, there to unscale fp16 gradients
+    and to reduce them across processes, look up optional packages on every call, which costs
+    as much as the fused AdamW step itself on a small model."""
+    import torch
+
+    accelerator, max_norm = ctx.accelerator, ctx.config.max_grad_norm
+    plain = accelerator.num_processes == 1 and accelerator.scaler is None
+    if max_norm and max_norm > 0:
+        if plain:
+            torch.nn.utils.clip_grad_norm_(ctx.trainable, max_norm)
+        else:
+            accelerator.clip_grad_norm_(ctx.trainable, max_norm)
+    (optimizer.optimizer if plain else optimizer).step()
 
 
 def _kl_controller(config: PpoConfig) -> Any:
@@ -281,53 +342,14 @@ def _batch(prompts: Sequence[Any], step: int, size: int, seed: int) -> list[Any]
     """The step's prompts: consecutive slices of a per-epoch shuffle, so a resumed job sees
     the same batches as an uninterrupted one."""
     picked = []
+    orders: dict[int, list[int]] = {}
     for index in range((step - 1) * size, step * size):
         epoch, position = divmod(index, len(prompts))
-        order = list(range(len(prompts)))
-        random.Random(seed * 7919 + epoch).shuffle(order)
-        picked.append(prompts[order[position]])
+        if epoch not in orders:
+            orders[epoch] = list(range(len(prompts)))
+            random.Random(seed * 7919 + epoch).shuffle(orders[epoch])
+        picked.append(prompts[orders[epoch][position]])
     return picked
-
-
-def _tensors(samples: Sequence[Sample], pad_id: int, device: Any) -> dict[str, Any]:
-    """Prompts left-padded and completions right-padded, so every completion starts at the same
-    column; position ids count real tokens only."""
-    import torch
-
-    width = max(len(s.prompt_ids) for s in samples)
-    length = max(len(s.completion_ids) for s in samples)
-    ids = torch.full((len(samples), width + length), pad_id, dtype=torch.long)
-    attention = torch.zeros_like(ids)
-    for row, s in enumerate(samples):
-        start = width - len(s.prompt_ids)
-        sequence = s.prompt_ids + s.completion_ids
-        ids[row, start : start + len(sequence)] = torch.tensor(sequence, dtype=torch.long)
-        attention[row, start : start + len(sequence)] = 1
-    positions = (attention.cumsum(dim=1) - 1).clamp(min=0)
-    return {
-        "input_ids": ids.to(device),
-        "attention_mask": attention.to(device),
-        "position_ids": positions.to(device),
-        "mask": attention[:, width:].float().to(device),
-        "prompt_width": width,
-    }
-
-
-def _forward(model: Any, batch: dict[str, Any], width: int, temperature: float) -> Any:
-    """(log-probabilities of the completion tokens, logits over them, values or None)."""
-    import torch
-
-    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids")}
-    out = model(**inputs)
-    logits, values = out if isinstance(out, tuple) else (out.logits, None)
-    total = inputs["input_ids"].shape[1]
-    logits = logits[:, -total:]  # prompt tuning prepends virtual tokens to the outputs
-    logits = logits[:, width - 1 : -1].float() / max(temperature, 1e-6)
-    targets = inputs["input_ids"][:, width:]
-    logprobs = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    if values is not None:
-        values = values[:, -total:][:, width - 1 : -1].float()
-    return logprobs, logits, values
 
 
 def _slices(n: int, size: int) -> list[slice]:
@@ -346,18 +368,29 @@ def collect(ctx: _Context, prompts: Sequence[Any], kl_coef: float, *, seed: int)
         cut = torch.tensor([s.finish_reason == "length" for s in samples])
         scores = scores - config.missing_eos_penalty * cut.float()
     device = ctx.accelerator.device
-    batch = _tensors(samples, ctx.tokenizer.pad_token_id, device)
-    width, mask = batch["prompt_width"], batch["mask"]
-    chunk = max(1, len(samples) // config.num_mini_batches)
+    batch = completion_tensors(samples, ctx.tokenizer.pad_token_id, device)
+    mask = batch["mask"]
+    first_pass = None
+    if config.num_mini_batches == 1:  # the first update's forward pass doubles as this one
+        first_pass = forward_completions(
+            ctx.module, batch, config.temperature, logits_to_keep=ctx.keep_logits
+        )
     parts: dict[str, list[torch.Tensor]] = {"logprobs": [], "values": [], "ref": []}
     with torch.no_grad():
-        for part in _slices(len(samples), chunk):
-            sub = {k: v[part] if k != "prompt_width" else v for k, v in batch.items()}
-            logprobs, _, values = _forward(ctx.module, sub, width, config.temperature)
-            parts["logprobs"].append(logprobs)
-            parts["values"].append(values)
-            parts["ref"].append(_reference_logprobs(ctx, sub, width))
-    logprobs, values, ref = (torch.cat(parts[k]) for k in ("logprobs", "values", "ref"))
+        for part in _slices(len(samples), config.per_device_eval_batch_size):
+            sub = rows_of(batch, part)
+            if first_pass is None:
+                logprobs, _, values = forward_completions(
+                    ctx.module, sub, config.temperature, logits_to_keep=ctx.keep_logits
+                )
+                parts["logprobs"].append(logprobs)
+                parts["values"].append(values)
+            parts["ref"].append(reference_logprobs(ctx.reference, policy, sub, config.temperature))
+    if first_pass is not None:
+        logprobs, values = first_pass[0].detach(), first_pass[2].detach()
+    else:
+        logprobs, values = torch.cat(parts["logprobs"]), torch.cat(parts["values"])
+    ref = torch.cat(parts["ref"])
     kl = ppo_math.kl_k1(logprobs, ref, mask)
     rewards = ppo_math.token_rewards(scores.to(device), kl, mask, kl_coef)
     if config.whiten_rewards:
@@ -365,17 +398,14 @@ def collect(ctx: _Context, prompts: Sequence[Any], kl_coef: float, *, seed: int)
     advantages, returns = ppo_math.gae(rewards, values, mask, config.gamma, config.lam)
     advantages = ppo_math.masked_whiten(advantages, mask)
     return Rollout(
-        input_ids=batch["input_ids"],
-        attention_mask=batch["attention_mask"],
-        position_ids=batch["position_ids"],
-        mask=mask,
-        prompt_width=width,
+        batch=batch,
         logprobs=logprobs,
         values=values * mask,
         advantages=advantages,
         returns=returns,
         scores=scores,
         kl=kl.sum(dim=1),
+        first_pass=first_pass,
     )
 
 
@@ -394,21 +424,7 @@ def _samples(ctx: _Context, policy: Any, prompts: Sequence[Any], seed: int) -> l
 
 
 def _scores(ctx: _Context, prompts: Sequence[Any], samples: Sequence[Sample]) -> list[float]:
-    return reward.score(
-        ctx.judge,
-        ctx.judge_tokenizer,
-        [prompts[s.index] for s in samples],
-        [s.text for s in samples],
-        batch_size=ctx.config.reward_batch_size,
-        max_length=ctx.config.max_length,
-    )
-
-
-def _reference_logprobs(ctx: _Context, batch: dict[str, Any], width: int) -> torch.Tensor:
-    if ctx.reference is not None:
-        return _forward(ctx.reference, batch, width, ctx.config.temperature)[0]
-    with ctx.unwrapped.policy.disable_adapter():
-        return _forward(ctx.unwrapped.policy, batch, width, ctx.config.temperature)[0]
+    return ctx.rewarder([prompts[s.index] for s in samples], [s.text for s in samples])
 
 
 def optimise(ctx: _Context, rollout: Rollout, optimizer: Any, scheduler: Any) -> dict[str, float]:
@@ -416,7 +432,7 @@ def optimise(ctx: _Context, rollout: Rollout, optimizer: Any, scheduler: Any) ->
     import torch
 
     config = ctx.config
-    n = rollout.input_ids.shape[0]
+    n = rollout.mask.shape[0]
     size = max(1, math.ceil(n / config.num_mini_batches))
     sums: dict[str, float] = {}
     count = 0
@@ -424,16 +440,18 @@ def optimise(ctx: _Context, rollout: Rollout, optimizer: Any, scheduler: Any) ->
     for _ in range(config.num_ppo_epochs):
         order = torch.randperm(n, generator=generator)
         for start in range(0, n, size):
-            rows = order[start : start + size].to(rollout.input_ids.device)
-            batch = {
-                "input_ids": rollout.input_ids[rows],
-                "attention_mask": rollout.attention_mask[rows],
-                "position_ids": rollout.position_ids[rows],
-            }
+            if rollout.first_pass is not None:  # the whole batch, through the unchanged policy
+                rows, (logprobs, logits, values) = slice(None), rollout.first_pass
+                rollout.first_pass = None
+            else:
+                rows = order[start : start + size].to(rollout.mask.device)
+                logprobs, logits, values = forward_completions(
+                    ctx.module,
+                    rows_of(rollout.batch, rows),
+                    config.temperature,
+                    logits_to_keep=ctx.keep_logits,
+                )
             mask = rollout.mask[rows]
-            logprobs, logits, values = _forward(
-                ctx.module, batch, rollout.prompt_width, config.temperature
-            )
             pg = ppo_math.policy_loss(
                 logprobs, rollout.logprobs[rows], rollout.advantages[rows], mask, config.cliprange
             )
@@ -443,9 +461,7 @@ def optimise(ctx: _Context, rollout: Rollout, optimizer: Any, scheduler: Any) ->
             loss = pg.loss + config.vf_coef * vf_loss
             optimizer.zero_grad()
             ctx.accelerator.backward(loss)
-            if config.max_grad_norm and config.max_grad_norm > 0:
-                ctx.accelerator.clip_grad_norm_(ctx.module.parameters(), config.max_grad_norm)
-            optimizer.step()
+            _clip_and_step(ctx, optimizer)
             scheduler.step()
             with torch.no_grad():
                 entropy = ppo_math.masked_mean(ppo_math.entropy_from_logits(logits), mask)
@@ -469,27 +485,6 @@ def optimise(ctx: _Context, rollout: Rollout, optimizer: Any, scheduler: Any) ->
         learning_rate=float(scheduler.get_last_lr()[0]),
     )
     return metrics
-
-
-def heldout_metrics(ctx: _Context, prompts: Sequence[Any]) -> dict[str, float]:
-    """Mean reward and KL(policy || reference) per completion on held-out prompts, sampled
-    with the job's seed so successive evaluations compare like with like."""
-    import torch
-
-    policy = ctx.unwrapped.policy
-    samples = _samples(ctx, policy, prompts, ctx.seed)
-    scores = _scores(ctx, prompts, samples)
-    batch = _tensors(samples, ctx.tokenizer.pad_token_id, ctx.accelerator.device)
-    width = batch["prompt_width"]
-    with torch.no_grad():
-        ours = _forward(policy, batch, width, ctx.config.temperature)[0]
-        theirs = _reference_logprobs(ctx, batch, width)
-    kl = ppo_math.kl_k1(ours, theirs, batch["mask"]).sum(dim=1)
-    return {
-        "heldout_reward": sum(scores) / len(scores),
-        "heldout_kl": float(kl.mean()),
-        "heldout_length": float(batch["mask"].sum(dim=1).mean()),
-    }
 
 
 def _last_checkpoint(out_dir: Path) -> Path | None:

@@ -49,11 +49,14 @@ def _weights(ref: ModelRef):
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
+@pytest.mark.parametrize("minibatches", [1, 2])
 def test_ppo_logs_every_metric_and_changes_the_policy(
-    tmp_path: Path, base, trained_rm, prompts_file
+    minibatches: int, tmp_path: Path, base, trained_rm, prompts_file
 ) -> None:
+    """With one minibatch, the first update reuses the rollouts' forward pass; with two, each
+    update has its own."""
     rm, _ = trained_rm
-    outcome = _ppo(tmp_path, base, rm, prompts_file)
+    outcome = _ppo(tmp_path, base, rm, prompts_file, num_mini_batches=minibatches)
     assert outcome.code == 0, outcome.of("error")
     logs = outcome.of("log")
     assert [e["step"] for e in logs] == [1, 2]
