@@ -203,4 +203,7 @@ def test_an_unknown_hyperparameter_fails_fast(tmp_path: Path, base, data_dir) ->
 @pytest.mark.parametrize("kind", ["ppo", "grpo", "rloo", "rejection_sampling"])
 def test_online_rl_kinds_need_a_reward_model(tmp_path: Path, base, data_dir, kind: str) -> None:
     spec = spec_for(kind, tmp_path, base, train_file=str(data_dir / "prompts_heldout.jsonl"))
-    assert f"A {kind} job needs a reward_model or a reward_judge" in failed(spec)
+    needs = (
+        "a reward_model." if kind == "rejection_sampling" else "a reward_model or a reward_judge"
+    )
+    assert f"A {kind} job needs {needs}" in failed(spec)
