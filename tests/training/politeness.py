@@ -64,7 +64,10 @@ def politeness(text: str) -> int:
 
 
 def politeness_judge(request: FakeRequest) -> Reply:
-    """[[A]], [[B]] or [[C]] (tie) for a pairwise judging prompt: the more polite answer wins."""
+    """[[A]], [[B]] or [[C]] (tie) for a pairwise judging prompt: the more polite answer wins.
+    Asked to score one answer, [[1]] to [[10]]: 5 plus twice its politeness, clamped."""
+    if len(request.shown) == 1:
+        return Reply(content=f"[[{min(10, max(1, 5 + 2 * politeness(request.shown[0])))}]]")
     first, second = (politeness(text) for text in request.shown[:2])
     verdict = "A" if first > second else "B" if second > first else "C"
     return Reply(content=f"[[{verdict}]]")

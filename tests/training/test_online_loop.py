@@ -42,21 +42,23 @@ RM = {**COMMON, "learning_rate": 1e-3, "max_steps": 16, "per_device_train_batch_
 PPO = {
     **COMMON,
     "eval_fraction": 0.0,
-    "max_steps": 30,
+    "max_steps": 20,
     "per_device_train_batch_size": 8,
     "max_new_tokens": 24,
     "num_ppo_epochs": 4,
-    "learning_rate": 3e-4,
+    "num_mini_batches": 1,
+    "learning_rate": 5e-4,
     "kl_coef": 0.05,
 }
 GRPO = {
     **COMMON,
     "eval_fraction": 0.0,
     "max_steps": 30,
-    "per_device_train_batch_size": 2,
+    "per_device_train_batch_size": 4,
     "num_generations": 4,
     "max_new_tokens": 24,
-    "learning_rate": 3e-4,
+    "learning_rate": 5e-4,
+    "beta": 0.04,
 }
 SAMPLING = {"temperature": 1.0, "top_p": 1.0, "max_new_tokens": 24, "seed": 7}
 
@@ -110,9 +112,8 @@ def train_online(client, kind: str, project: Project, base: ModelVersion, rm, hy
     return run, rewards
 
 
-def test_ppo_and_grpo_from_the_admin_beat_their_parent_by_an_independent_judge(
-    client, tiny_model_dir: Path, tmp_path: Path
-):
+def _polite_projects_and_sft_policy(client, tiny_model_dir: Path, tmp_path: Path):
+    """(train project with the preference votes, held-out prompts project, tiny, SFT policy)."""
     client.force_login(UserFactory(username="rl-admin", is_staff=True, is_superuser=True))
     train = ProjectFactory(name="Polite (train)")
     data = tmp_path / "polite.jsonl"
@@ -140,6 +141,13 @@ def test_ppo_and_grpo_from_the_admin_beat_their_parent_by_an_independent_judge(
         other=json.dumps({**SFT, "eval_fraction": 0.0}),
     )
     sft = finish(TrainingRun.objects.get(kind=RunKind.SFT)).produced_version
+    return train, heldout, tiny, sft
+
+
+def test_ppo_and_grpo_from_the_admin_beat_their_parent_by_an_independent_judge(
+    client, tiny_model_dir: Path, tmp_path: Path
+):
+    train, heldout, tiny, sft = _polite_projects_and_sft_policy(client, tiny_model_dir, tmp_path)
 
     act(
         client,
@@ -156,8 +164,8 @@ def test_ppo_and_grpo_from_the_admin_beat_their_parent_by_an_independent_judge(
     grpo_run, grpo_rewards = train_online(client, "grpo", train, sft, rm, GRPO)
     ppo, grpo = ppo_run.produced_version, grpo_run.produced_version
     assert ppo.parent == sft and grpo.parent == sft
-    # Measured (2 cores): PPO 0.73 (120 wins, 34 losses, 36 ties), GRPO 0.71 (90/26/39); the
-    # politeness of the held-out answers went from 0.04 to 1.7 and 1.6.
+    # Measured (2 cores): PPO 0.78 (134 wins, 27 losses, 33 ties), GRPO 0.69 (101/36/33); the
+    # politeness of the held-out answers went from 0.04 to 2.1 and 1.9.
 
     parent_texts = answers(heldout, sft)
     ppo_texts = answers(heldout, ppo, pair_with=sft)
@@ -205,3 +213,56 @@ def test_ppo_and_grpo_from_the_admin_beat_their_parent_by_an_independent_judge(
         assert last > first, report
     # KL(policy || SFT parent) per completion stays bounded (measured 9.8 nats over 24 tokens).
     assert ppo_run.final_metrics["train_kl"] < 20.0, report
+
+
+def test_grpo_rewarded_by_an_ai_judge_makes_the_policy_politer(
+    client, tiny_model_dir: Path, tmp_path: Path
+):
+    """RLAIF: no reward model at all; a judge on an OpenAI-compatible endpoint scores every
+    sampled completion (its key reaching the engine child through the environment only)."""
+    train, heldout, _, sft = _polite_projects_and_sft_policy(client, tiny_model_dir, tmp_path)
+    with FakeOpenAI(politeness_judge, api_key="sk-judge-key") as server:
+        judge = judge_create(
+            name="politeness-scorer",
+            kind="openai",
+            base_url=server.base_url,
+            model="politeness-rule-1",
+            api_key="sk-judge-key",
+            concurrency=8,
+        )
+        act(
+            client,
+            "run_grpo",
+            train,
+            base=sft.pk,
+            reward_judge=judge.pk,
+            method="full",
+            seed=0,
+            other=json.dumps(GRPO),
+        )
+        run = finish(TrainingRun.objects.get(kind=RunKind.GRPO))
+        asked = len(server.requests)
+    points = run.metric_points.filter(kind="log")
+    rewards = [p.values["reward"] for p in points if "reward" in p.values]
+    policy = run.produced_version
+    parent_texts = answers(heldout, sft)
+    texts = answers(heldout, policy)
+    report = {
+        "judge requests": asked,
+        "train reward first/last 5 steps": (
+            round(mean(rewards[:5]), 3),
+            round(mean(rewards[-5:]), 3),
+        ),
+        "politeness parent/policy": (
+            round(mean(map(politeness, parent_texts)), 3),
+            round(mean(map(politeness, texts)), 3),
+        ),
+    }
+    print("RLAIF GRPO:", report)
+    assert (
+        asked >= GRPO["max_steps"] * GRPO["per_device_train_batch_size"] * GRPO["num_generations"]
+    )
+    assert mean(rewards[-5:]) > mean(rewards[:5]), report
+    assert report["politeness parent/policy"][1] > report["politeness parent/policy"][0] + 1.0, (
+        report
+    )
