@@ -141,3 +141,32 @@ def spec_for(kind: str, out_dir: Path, base: ModelRef, **fields) -> JobSpec:
 
 def jsonl(path: str | Path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()]
+
+
+def held_out_gain(
+    kind: str,
+    out_dir: Path,
+    base: ModelRef,
+    rm: ModelRef,
+    data_dir: Path,
+    prompts: Path,
+    hyper: dict,
+) -> tuple[dict, dict, Outcome]:
+    """An online RL job (ppo, grpo, rloo) on `prompts`, evaluated on the held-out prompts:
+    (metrics of its first eval event, of its last, the outcome)."""
+    outcome = run_engine(
+        spec_for(
+            kind,
+            out_dir,
+            base,
+            reward_model=rm,
+            train_file=str(prompts),
+            eval_file=str(data_dir / "prompts_heldout.jsonl"),
+            hyperparameters=hyper,
+        )
+    )
+    assert outcome.code == 0, outcome.of("error")
+    evals = outcome.of("eval")
+    print(f"{kind} held-out before:", evals[0]["metrics"], "after:", evals[-1]["metrics"])
+    print(f"{kind} train reward by step:", [round(r, 2) for r in outcome.logged("reward")])
+    return evals[0]["metrics"], evals[-1]["metrics"], outcome

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.training.engine import synthetic
-from tests.training.engine.conftest import run_engine, spec_for
+from tests.training.engine.conftest import held_out_gain, run_engine, spec_for
 from training.engine import models
 from training.engine.jobs import ModelRef, request_cancel
 
@@ -122,28 +122,15 @@ def test_ppo_raises_the_held_out_reward_with_bounded_kl(
     tmp_path: Path, base, trained_rm, prompts_file, data_dir
 ) -> None:
     rm, _ = trained_rm
-    outcome = run_engine(
-        spec_for(
-            "ppo",
-            tmp_path,
-            base,
-            reward_model=rm,
-            train_file=str(prompts_file),
-            eval_file=str(data_dir / "prompts_heldout.jsonl"),
-            hyperparameters={
-                **PPO_FAST,
-                "max_steps": 30,
-                "per_device_train_batch_size": 8,
-                "max_new_tokens": 24,
-                "num_ppo_epochs": 4,
-                "learning_rate": 3e-4,
-                "kl_coef": 0.05,
-            },
-        )
-    )
-    assert outcome.code == 0, outcome.of("error")
-    before, after = outcome.of("eval")[0]["metrics"], outcome.of("eval")[-1]["metrics"]
-    print("PPO held-out before:", before, "after:", after)
-    print("PPO train reward by step:", [round(r, 2) for r in outcome.logged("reward")])
+    hyper = {
+        **PPO_FAST,
+        "max_steps": 30,
+        "per_device_train_batch_size": 8,
+        "max_new_tokens": 24,
+        "num_ppo_epochs": 4,
+        "learning_rate": 3e-4,
+        "kl_coef": 0.05,
+    }
+    before, after, _ = held_out_gain("ppo", tmp_path, base, rm, data_dir, prompts_file, hyper)
     assert after["heldout_reward"] > before["heldout_reward"] + 0.5
     assert after["heldout_kl"] < 20.0
