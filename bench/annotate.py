@@ -85,7 +85,7 @@ def build(db_path: Path, prompts: int, open_needed: int = 0, raters: int = 200) 
     def comparisons():
         cid = 0
         for p in range(1, prompts + 1):
-            for a, b in pairs:
+            for _ in pairs:
                 cid += 1
                 full = cid <= judged
                 yield (cid, project_id, p, h("c", cid), 4 if full else 0, 4 if full else 0, 0, now)
