@@ -16,7 +16,8 @@ from annotate.models import (
     Response,
     Vote,
 )
-from training.admin_actions import TRAINING_ACTIONS, generate_candidates
+from training.admin_actions import TRAINING_ACTIONS
+from training.admin_generate import generate_candidates
 
 
 class MembershipInline(admin.TabularInline):

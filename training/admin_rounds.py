@@ -16,10 +16,17 @@ from django.utils.html import format_html, format_html_join
 
 from annotate.errors import ValidationError
 from annotate.models import Vote
-from training.admin_actions import _form_page
+from training.admin_common import form_page
 from training.models import ModelKind, ModelVersion, Round
 from training.selectors import round_best, round_versions
 from training.services.rounds import round_start, round_start_next
+
+
+def _versions(obj: Round) -> list:
+    """round_versions, once per round per page (several columns show them)."""
+    if not hasattr(obj, "_round_versions"):
+        obj._round_versions = round_versions(round=obj)
+    return obj._round_versions
 
 
 def _rate(value: float | None) -> str:
@@ -52,9 +59,10 @@ class NextRoundForm(forms.Form):
 
     def __init__(self, *args, round: Round, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        ids = [round.policy_id, *(v.version.pk for v in round_versions(round=round))]
+        versions = round_versions(round=round)
+        ids = [round.policy_id, *(v.version.pk for v in versions)]
         self.fields["policy"].queryset = ModelVersion.objects.filter(pk__in=ids)
-        self.fields["policy"].initial = round_best(round=round).pk
+        self.fields["policy"].initial = round_best(round=round, versions=versions).pk
 
 
 @admin.action(description="Start the next round from the best version")
@@ -92,7 +100,7 @@ def start_next_round(modeladmin, request, queryset):
             text += f"; generation job {job.pk} is {job.status}"
         modeladmin.message_user(request, text + ".", messages.SUCCESS)
         return HttpResponseRedirect(new.get_absolute_url())
-    return _form_page(
+    return form_page(
         modeladmin,
         request,
         queryset,
@@ -160,7 +168,7 @@ class RoundAdmin(admin.ModelAdmin):
 
     @admin.display(description="versions produced (judged / RM win rate)")
     def produced(self, obj: Round) -> str:
-        versions = round_versions(round=obj)
+        versions = _versions(obj)
         if not versions:
             return "-"
         return format_html_join(
@@ -174,15 +182,15 @@ class RoundAdmin(admin.ModelAdmin):
 
     @admin.display(description="best (starts the next round)")
     def best_next(self, obj: Round) -> str:
-        best = round_best(round=obj)
+        best = round_best(round=obj, versions=_versions(obj))
         return best.name if best.pk != obj.policy_id else f"{best.name} (unchanged)"
 
     @admin.display(description="versions this round produced")
     def sequence(self, obj: Round) -> str:
-        versions = round_versions(round=obj)
+        versions = _versions(obj)
         if not versions:
             return "None yet: train from the project's snapshot (admin actions on the project)."
-        best = round_best(round=obj)
+        best = round_best(round=obj, versions=versions)
         rows = format_html_join(
             "",
             "<tr><td>{}<a href='{}'>{}</a></td><td><a href='{}'>{}</a></td><td>{}</td><td>{}</td>"

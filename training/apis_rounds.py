@@ -42,12 +42,16 @@ class RoundDetailSerializer(RoundSerializer):
         fields = [*RoundSerializer.Meta.fields, "versions", "best"]
         ref_name = "RoundDetail"
 
+    def to_representation(self, instance: Round) -> dict:
+        self._versions = round_versions(round=instance)  # both fields below read them
+        return super().to_representation(instance)
+
     @extend_schema(responses=RoundVersionSerializer(many=True))
     def get_versions(self, obj: Round) -> list[dict]:
-        return RoundVersionSerializer(round_versions(round=obj), many=True).data
+        return RoundVersionSerializer(self._versions, many=True).data
 
     def get_best(self, obj: Round) -> int:
-        return round_best(round=obj).pk
+        return round_best(round=obj, versions=self._versions).pk
 
 
 class HeadToHeadSerializer(serializers.Serializer):

@@ -150,7 +150,9 @@ EVALUATION_KINDS = (RunKind.EVALUATE_REWARD_MODEL, RunKind.EVALUATE_POLICY)
 DATA_KINDS = (RunKind.REJECTION_SAMPLING,)
 """Runs that produce dataset snapshots rather than a model."""
 ONLINE_KINDS = (RunKind.PPO, RunKind.GRPO, RunKind.RLOO)
-"""Runs that sample from the policy and score with a reward model as they train."""
+"""Runs that sample from the policy as they train, scored by a reward model or an AI judge."""
+PROMPT_KINDS = (*ONLINE_KINDS, *DATA_KINDS)
+"""Runs that read only prompts: a project's own prompts serve when no snapshot is chosen."""
 
 
 class Method(models.TextChoices):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+from django.db.models import Count
+
 from annotate.models import Choice, ComparisonItem, RaterKind, Vote
 from training.models import JobStatus, ModelKind, ModelVersion, Round, TrainingRun
 
@@ -71,8 +73,6 @@ def head_to_head(
 
 
 def _two_item_ids(candidates: dict[int, int]) -> list[int]:
-    from django.db.models import Count
-
     return list(
         ComparisonItem.objects.filter(comparison_id__in=list(candidates))
         .values("comparison_id")
@@ -134,11 +134,12 @@ def round_versions(*, round: Round) -> list[RoundVersion]:
     return out
 
 
-def round_best(*, round: Round) -> ModelVersion:
+def round_best(*, round: Round, versions: list[RoundVersion] | None = None) -> ModelVersion:
     """The policy the next round should start from: the produced version with the best score
-    above 0.5 (it beat the round's policy) and no reward-hacking warning; else the round's own."""
+    above 0.5 (it beat the round's policy) and no reward-hacking warning; else the round's own.
+    `versions`: round_versions(round), when the caller has them already."""
     best, best_score = round.policy, 0.5
-    for candidate in round_versions(round=round):
+    for candidate in round_versions(round=round) if versions is None else versions:
         score = candidate.score
         if score is None or _hacked(candidate.warnings):
             continue

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from training.models import (
     EVALUATION_KINDS,
+    ONLINE_KINDS,
+    PROMPT_KINDS,
     Method,
     ModelKind,
     ModelVersion,
@@ -34,16 +36,8 @@ SNAPSHOT_KINDS = {
     RunKind.RLOO: ("preference", "sft"),
     RunKind.REJECTION_SAMPLING: ("preference", "sft"),
 }
-NEEDS_REWARD_MODEL = (
-    RunKind.PPO,
-    RunKind.GRPO,
-    RunKind.RLOO,
-    RunKind.REJECTION_SAMPLING,
-    RunKind.EVALUATE_POLICY,
-)
-RUNS_A_JUDGE_REWARDS = (RunKind.PPO, RunKind.GRPO, RunKind.RLOO)
-# Prompts are all these kinds read: a project's own prompts serve when no snapshot is chosen.
-PROMPTS_ONLY = (RunKind.PPO, RunKind.GRPO, RunKind.RLOO, RunKind.REJECTION_SAMPLING)
+NEEDS_REWARD_MODEL = (*PROMPT_KINDS, RunKind.EVALUATE_POLICY)
+"""Online RL may take an AI judge instead (TrainingRun.reward_judge)."""
 
 
 def model_config(version: ModelVersion) -> tuple[dict | None, str | None]:
@@ -127,7 +121,7 @@ def _data_problems(run: TrainingRun) -> list[str]:
     if snapshot is None:
         if run.kind in EVALUATION_KINDS and run.parent_run_id:
             return []
-        if run.kind in PROMPTS_ONLY and run.project_id:
+        if run.kind in PROMPT_KINDS and run.project_id:
             if not run.project.prompts.exists():
                 return [f"Project '{run.project}' has no prompts to sample from."]
             return []
@@ -192,20 +186,20 @@ def _model_role_problems(run: TrainingRun) -> list[str]:
     if run.reward_judge_id is not None:
         from judges.services.rewarding import reward_judge_problem
 
-        if run.kind not in RUNS_A_JUDGE_REWARDS:
+        if run.kind not in ONLINE_KINDS:
             problems.append(
                 f"A judge rewards PPO, GRPO or RLOO runs, not a {run.get_kind_display()} run."
             )
         elif problem := reward_judge_problem(run.reward_judge):
             problems.append(problem)
-    if run.kind in NEEDS_REWARD_MODEL and not (
-        run.reward_judge_id and run.kind in RUNS_A_JUDGE_REWARDS and run.reward_model is None
-    ):
+    judged = run.reward_judge_id is not None and run.kind in ONLINE_KINDS
+    if run.kind in NEEDS_REWARD_MODEL:
         if run.reward_model is None:
-            problems.append(
-                f"A {run.get_kind_display()} run needs a reward model to score with"
-                + (" (or a judge)." if run.kind in RUNS_A_JUDGE_REWARDS else ".")
-            )
+            if not judged:
+                problems.append(
+                    f"A {run.get_kind_display()} run needs a reward model to score with"
+                    + (" (or a judge)." if run.kind in ONLINE_KINDS else ".")
+                )
         elif run.reward_model.kind != ModelKind.REWARD_MODEL:
             problems.append(f"Model version '{run.reward_model}' is not a reward model.")
         else:

@@ -24,6 +24,8 @@ from training.engine.jobs import Event, JobSpec, ModelRef
 from training.models import (
     DATA_KINDS,
     EVALUATION_KINDS,
+    ONLINE_KINDS,
+    PROMPT_KINDS,
     TRAINING_KINDS,
     JobStatus,
     Method,
@@ -222,7 +224,7 @@ def _prepare(run: TrainingRun) -> tuple[JobSpec, RunRecorder]:
     train_file, eval_file = _data_files(run)
     recorder = RunRecorder(run)
     reward_judge = None
-    if run.reward_judge_id and run.kind in preflight.RUNS_A_JUDGE_REWARDS:
+    if run.reward_judge_id and run.kind in ONLINE_KINDS:
         from judges.services.rewarding import judge_reward_ref
 
         guidelines = run.project.guidelines if run.project_id else ""
@@ -259,7 +261,7 @@ def _data_files(run: TrainingRun) -> tuple[Path | None, Path | None]:
     out_dir = Path(run.out_dir)
     if run.kind in EVALUATION_KINDS:
         return None, _held_out_file(run)
-    if run.snapshot is None and run.kind in preflight.PROMPTS_ONLY:
+    if run.snapshot is None and run.kind in PROMPT_KINDS:
         return data.prepare_prompt_split(
             project=run.project,
             out_dir=out_dir,

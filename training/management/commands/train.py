@@ -10,8 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from annotate.errors import ValidationError
 from annotate.models import DatasetSnapshot, Project, SnapshotKind
 from annotate.services.export import ExportOptions, snapshot_export
-from training.models import JobStatus, Method, ModelVersion, RunKind, TrainingRun
-from training.services.preflight import PROMPTS_ONLY
+from training.models import PROMPT_KINDS, JobStatus, Method, ModelVersion, RunKind, TrainingRun
 from training.services.runs import run_create, run_execute
 
 
@@ -111,7 +110,7 @@ class Command(BaseCommand):
 
     def _project(self, options) -> Project | None:
         """The project whose prompts a prompts-only run samples (None: use a snapshot)."""
-        if not options["project"] or options["kind"] not in PROMPTS_ONLY:
+        if not options["project"] or options["kind"] not in PROMPT_KINDS:
             return None
         project = Project.objects.filter(slug=options["project"]).first()
         if project is None:
