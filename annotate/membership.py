@@ -1,11 +1,13 @@
 """Who may open which web page. A project you are not a member of does not exist for you (404).
 
 Annotating needs a membership (the queue is per member). Review pages are open to project
-reviewers and admins, and to staff for every project, as in the API (annotate.selectors).
+reviewers and admins, and to staff for every project, as in the API (annotate.selectors); a member
+with a lesser role is forbidden (403), since they already know the project exists.
 """
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from annotate.models import Membership, Project, Role
@@ -28,3 +30,14 @@ def project_for_member(
         if project is not None:
             return project, Role.ADMIN
     raise Http404("No such project.")
+
+
+def project_for_reviewer(*, user, slug: str) -> Project:
+    """The project to review: 404 for non-members, 403 for members below reviewer."""
+    try:
+        project, _ = project_for_member(user=user, slug=slug, roles=REVIEW_ROLES)
+    except Http404:
+        if Membership.objects.filter(project__slug=slug, user=user).exists():
+            raise PermissionDenied("Reviewing needs the reviewer or admin role.") from None
+        raise
+    return project

@@ -16,7 +16,7 @@ from tests.factories import MembershipFactory, ProjectFactory, UserFactory, make
 pytestmark = pytest.mark.django_db
 
 ROLES = ["anonymous", "outsider", "annotator", "reviewer", "project_admin", "staff"]
-OK, REDIRECT, HIDDEN = 200, 302, 404
+OK, REDIRECT, FORBIDDEN, HIDDEN = 200, 302, 403, 404
 
 # name -> (method, data, {role: expected status}); the annotator's own item is used throughout.
 MEMBER_ONLY = {"anonymous": REDIRECT, "outsider": HIDDEN, "staff": HIDDEN}
@@ -43,11 +43,16 @@ ROUTES = {
     "prefetch": ("get", "after", MEMBER_ONLY),
     "history": ("get", None, MEMBER_ONLY),
     "diff": ("post", "diff", {**MEMBER_ONLY, "reviewer": HIDDEN, "project_admin": HIDDEN}),
-    "review_list": ("get", None, {"anonymous": REDIRECT, "outsider": HIDDEN, "annotator": HIDDEN}),
+    # Annotators know the project: forbidden, not hidden (tests/annotate/test_review_permissions.py).
+    "review_list": (
+        "get",
+        None,
+        {"anonymous": REDIRECT, "outsider": HIDDEN, "annotator": FORBIDDEN},
+    ),
     "review_detail": (
         "get",
         None,
-        {"anonymous": REDIRECT, "outsider": HIDDEN, "annotator": HIDDEN},
+        {"anonymous": REDIRECT, "outsider": HIDDEN, "annotator": FORBIDDEN},
     ),
 }
 
