@@ -65,6 +65,26 @@ class SkipForm(forms.Form):
 
 
 class AdjudicationForm(forms.Form):
+    """A reviewer's verdict: a choice (pairwise), or a rank per response (N-way) as fields
+    rank-<response id> = 1, 2, ...; equal ranks tie. The review page's drag-and-drop only sets
+    those fields, so the form works without JavaScript and nobody types ids."""
+
     choice = forms.ChoiceField(choices=Choice.choices, required=False)
-    ranking = forms.CharField(required=False)
     note = forms.CharField(required=False, max_length=10_000)
+
+    def ranking(self, response_ids: list[int]) -> list[list[int]] | None:
+        """Tiers of response ids, best first, in the order the fields came (the arrangement
+        on screen); None when a response has no rank."""
+        ranks: dict[int, int] = {}
+        for key in self.data:
+            rid = key.removeprefix("rank-")
+            if key.startswith("rank-") and rid.isdigit() and int(rid) in response_ids:
+                try:
+                    ranks[int(rid)] = int(self.data[key])
+                except ValueError:
+                    return None
+        if sorted(ranks) != sorted(response_ids):
+            return None
+        return [
+            [rid for rid, r in ranks.items() if r == rank] for rank in sorted(set(ranks.values()))
+        ]

@@ -1,55 +1,180 @@
-"""Review reads and writes: disagreement per comparison, reviewers' final verdicts."""
+"""Review reads and writes: disagreement per comparison, flags, reviewers' final verdicts.
+
+Reviewers name responses by canonical position, as votes do: "A" is position 0 (`Choice.A`),
+"B" position 1, and so on. What each rater actually saw (their display order) is shown next to
+their verdict, so position bias ("always picks the left one") is visible.
+"""
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import Prefetch, Q
 
 from annotate.errors import ValidationError
-from annotate.models import Adjudication, Choice, Comparison, Project, Vote
+from annotate.models import (
+    Adjudication,
+    Assignment,
+    Choice,
+    Comparison,
+    ComparisonItem,
+    Project,
+    Response,
+    Strength,
+    Vote,
+)
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+CHOICE_WORDS = {
+    Choice.A: "A better",
+    Choice.B: "B better",
+    Choice.TIE: "Tie",
+    "both_bad": "Both bad",
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A response as the reviewer names it: its canonical letter and the response."""
+
+    label: str
+    response: Response
+
+
+@dataclass
+class EditView:
+    source: Entry | None
+    segments: list[tuple[str, str]]  # ("equal" | "ins" | "del", text), whitespace kept
+
+
+@dataclass
+class VoteView:
+    vote: Vote
+    disagrees: bool
+    verdict: str
+    tiers: list[list[Entry]] | None
+    shown: list[Entry]
+    picked_side: str
+    ratings: list[tuple[str, list[tuple[Entry, int | None]]]]
+    edit: EditView | None
+
+
+@dataclass
+class ComparisonReview:
+    comparison: Comparison
+    entries: list[Entry]
+    votes: list[VoteView]
+    agreement: float
+    has_majority: bool
+    flags: list[Assignment]
+    adjudication: Adjudication | None
+    arrangement: list[list[Entry]]  # the ranking the verdict form starts from
+    next_id: int | None
+
+    @property
+    def is_pairwise(self) -> bool:
+        return len(self.entries) == 2
+
+    @property
+    def verdict(self) -> str:
+        """The reviewer's verdict so far, in the page's own words ("B > A = C")."""
+        if self.adjudication is None:
+            return ""
+        return _readable(self.adjudication, {e.response.pk: e for e in self.entries})
 
 
 @dataclass
 class ReviewRow:
     comparison: Comparison
-    verdicts: list[str]
+    verdicts: list[tuple[str, str]]  # (rater name, readable verdict)
     agreement: float
     adjudicated: bool
+    flags: list[Assignment] = field(default_factory=list)
 
     @property
     def disagrees(self) -> bool:
         return self.agreement < 1.0
 
 
-def _verdict(vote: Vote) -> str:
+# -- verdicts ----------------------------------------------------------------------------------
+
+
+def _verdict_key(vote: Vote | Adjudication) -> str:
+    """Equal verdicts, equal keys: a ranking's ties are unordered."""
     if vote.choice:
         return vote.choice
-    return json.dumps(vote.ranking)
+    tiers = [sorted(t if isinstance(t, list) else [t]) for t in vote.ranking or []]
+    return json.dumps(tiers)
 
 
-def _agreement(verdicts: list[str]) -> float:
-    if not verdicts:
+def _agreement(keys: list[str]) -> float:
+    if not keys:
         return 1.0
-    return Counter(verdicts).most_common(1)[0][1] / len(verdicts)
+    return Counter(keys).most_common(1)[0][1] / len(keys)
+
+
+def _majority(keys: list[str]) -> str | None:
+    """The verdict most raters gave; None on a split (1-1, 2-2-1...)."""
+    top = Counter(keys).most_common(2)
+    if not top or (len(top) == 2 and top[0][1] == top[1][1]):
+        return None
+    return top[0][0]
+
+
+def _tiers(ranking: list, by_id: dict[int, Entry]) -> list[list[Entry]]:
+    tiers = []
+    for tier in ranking:
+        ids = tier if isinstance(tier, list) else [tier]
+        tiers.append([by_id[rid] for rid in ids if rid in by_id])
+    return [t for t in tiers if t]
+
+
+def _readable(vote: Vote | Adjudication, by_id: dict[int, Entry] | None = None) -> str:
+    if vote.choice:
+        words = CHOICE_WORDS.get(vote.choice, vote.choice)
+        strength = getattr(vote, "strength", None)
+        return f"{words} ({Strength(strength).label.lower()})" if strength else words
+    if by_id is None:
+        return "ranking"
+    return " > ".join(
+        " = ".join(e.label for e in tier) for tier in _tiers(vote.ranking or [], by_id)
+    )
+
+
+def _entries(comparison: Comparison) -> list[Entry]:
+    items = comparison.items.select_related("response").order_by("position")
+    return [Entry(label=LETTERS[i.position], response=i.response) for i in items]
+
+
+# -- the list --------------------------------------------------------------------------------
 
 
 def comparisons_for_review(*, project: Project, only_disagreements: bool = True, limit: int = 200):
     comparisons = (
         Comparison.objects.filter(project=project, vote_count__gte=2)
         .select_related("prompt", "adjudication")
-        .prefetch_related("votes")
+        .prefetch_related(
+            Prefetch("votes", queryset=Vote.objects.select_related("rater")),
+            Prefetch("items", queryset=_items()),
+        )
         .order_by("id")[: limit * 5]
     )
     rows = []
     for comparison in comparisons:
-        verdicts = [_verdict(v) for v in comparison.votes.all()]
+        by_id = {
+            i.response_id: Entry(LETTERS[i.position], i.response) for i in comparison.items.all()
+        }
+        votes = list(comparison.votes.all())
         row = ReviewRow(
             comparison=comparison,
-            verdicts=verdicts,
-            agreement=_agreement(verdicts),
+            verdicts=[(v.rater.name, _readable(v, by_id)) for v in votes],
+            agreement=_agreement([_verdict_key(v) for v in votes]),
             adjudicated=hasattr(comparison, "adjudication"),
         )
         if row.disagrees or not only_disagreements:
@@ -59,49 +184,202 @@ def comparisons_for_review(*, project: Project, only_disagreements: bool = True,
     return rows
 
 
-def votes_side_by_side(*, comparison: Comparison) -> dict:
-    votes = list(comparison.votes.select_related("rater", "edited_response").order_by("id"))
-    verdicts = [_verdict(v) for v in votes]
-    majority = Counter(verdicts).most_common(1)[0][0] if verdicts else None
-    return {
-        "comparison": comparison,
-        "responses": comparison.ordered_responses(),
-        "votes": [(v, _verdict(v) != majority) for v in votes],
-        "agreement": _agreement(verdicts),
-        "adjudication": Adjudication.objects.filter(comparison=comparison).first(),
-    }
+def _items():
+    return ComparisonItem.objects.select_related("response").order_by("position")
+
+
+def _flagged(queryset):
+    return queryset.filter(Q(flag__gt="") | Q(skip_reason__gt="")).select_related("rater")
+
+
+def flagged_for_review(*, project: Project, limit: int = 200) -> list[Assignment]:
+    """Assignments a rater flagged (unsafe, broken, unclear) or skipped with a comment."""
+    return list(
+        _flagged(Assignment.objects.filter(project=project))
+        .select_related("comparison__prompt")
+        .order_by("comparison_id", "id")[:limit]
+    )
+
+
+def _unadjudicated_disagreements(*, project: Project, after_id: int) -> Iterator[int]:
+    comparisons = (
+        Comparison.objects.filter(
+            project=project, vote_count__gte=2, id__gt=after_id, adjudication__isnull=True
+        )
+        .order_by("id")
+        .prefetch_related(
+            Prefetch("votes", queryset=Vote.objects.only("comparison", "choice", "ranking"))
+        )
+    )
+    for comparison in comparisons.iterator(chunk_size=200):
+        if _agreement([_verdict_key(v) for v in comparison.votes.all()]) < 1.0:
+            yield comparison.pk
+
+
+def next_disagreement(*, project: Project, after_id: int = 0) -> int | None:
+    """The next comparison after `after_id` where raters disagree and no reviewer has ruled yet,
+    wrapping round to the start; None when none is left."""
+    for pk in _unadjudicated_disagreements(project=project, after_id=after_id):
+        return pk
+    for pk in _unadjudicated_disagreements(project=project, after_id=0):
+        return pk if pk != after_id else None
+    return None
+
+
+# -- one comparison ----------------------------------------------------------------------------
+
+
+def comparison_review(*, comparison: Comparison) -> ComparisonReview:
+    entries = _entries(comparison)
+    by_id = {e.response.pk: e for e in entries}
+    votes = list(
+        comparison.votes.select_related("rater", "edited_response__edited_from").order_by("id")
+    )
+    keys = [_verdict_key(v) for v in votes]
+    majority = _majority(keys)
+    criteria = list(comparison.project.criteria or [])
+    adjudication = Adjudication.objects.filter(comparison=comparison).first()
+    return ComparisonReview(
+        comparison=comparison,
+        entries=entries,
+        votes=[
+            _vote_view(v, disagrees=k != majority, by_id=by_id, criteria=criteria)
+            for v, k in zip(votes, keys, strict=True)
+        ],
+        agreement=_agreement(keys),
+        has_majority=majority is not None,
+        flags=list(_flagged(comparison.assignments.all()).order_by("id")),
+        adjudication=adjudication,
+        arrangement=_arrangement(adjudication, votes, keys, majority, entries),
+        next_id=next_disagreement(project=comparison.project, after_id=comparison.pk),
+    )
+
+
+def _arrangement(adjudication, votes, keys, majority, entries) -> list[list[Entry]]:
+    """Where the verdict form starts: the verdict so far, else the raters' majority ranking,
+    else canonical order."""
+    by_id = {e.response.pk: e for e in entries}
+    ranking = adjudication.ranking if adjudication and adjudication.ranking else None
+    if ranking is None:
+        ranked = [(v, k) for v, k in zip(votes, keys, strict=True) if v.ranking]
+        common = Counter(k for _, k in ranked).most_common(1)
+        ranking = next((v.ranking for v, k in ranked if common and k == common[0][0]), None)
+    tiers = _tiers(ranking, by_id) if ranking else []
+    if sorted(e.response.pk for t in tiers for e in t) != sorted(by_id):
+        return [[e] for e in entries]
+    return tiers
+
+
+def _vote_view(vote: Vote, *, disagrees: bool, by_id: dict[int, Entry], criteria) -> VoteView:
+    shown = [by_id[rid] for rid in vote.display_order or [] if rid in by_id]
+    if len(shown) != len(by_id):
+        shown = []  # not recorded (imported votes, AI judges)
+    picked_side = ""
+    if shown and len(shown) == 2 and vote.choice in (Choice.A, Choice.B):
+        picked = list(by_id.values())[0 if vote.choice == Choice.A else 1]
+        picked_side = "left" if shown[0] == picked else "right"
+    return VoteView(
+        vote=vote,
+        disagrees=disagrees,
+        verdict=_readable(vote, by_id),
+        tiers=_tiers(vote.ranking, by_id) if vote.ranking else None,
+        shown=shown,
+        picked_side=picked_side,
+        ratings=_ratings(vote.ratings or {}, by_id, criteria),
+        edit=_edit(vote, by_id),
+    )
+
+
+def _ratings(ratings: dict, by_id: dict[int, Entry], criteria: list[str]):
+    named = list(criteria) + sorted(
+        {c for scores in ratings.values() for c in scores} - set(criteria)
+    )
+    rows = []
+    for criterion in named:
+        scores = [(e, ratings.get(str(rid), {}).get(criterion)) for rid, e in by_id.items()]
+        if any(score is not None for _, score in scores):
+            rows.append((criterion, scores))
+    return rows
+
+
+def _edit(vote: Vote, by_id: dict[int, Entry]) -> EditView | None:
+    edited = vote.edited_response
+    if edited is None:
+        return None
+    source = edited.edited_from
+    before = source.text if source is not None else ""
+    return EditView(
+        source=by_id.get(source.pk) if source is not None else None,
+        segments=word_diff(before, edited.text),
+    )
+
+
+_TOKENS = re.compile(r"\s+|[^\s]+")
+
+
+def word_diff(before: str, after: str) -> list[tuple[str, str]]:
+    """Word-level diff as ("equal" | "del" | "ins", text) runs; spaces and line breaks are kept
+    as tokens of their own, so the diff reads like the text (shown with white-space: pre-wrap)."""
+    a, b = _TOKENS.findall(before), _TOKENS.findall(after)
+    out: list[tuple[str, str]] = []
+    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            _append(out, "equal", "".join(a[i1:i2]))
+            continue
+        if op in ("delete", "replace"):
+            _append(out, "del", "".join(a[i1:i2]))
+        if op in ("insert", "replace"):
+            _append(out, "ins", "".join(b[j1:j2]))
+    return out
+
+
+def _append(out: list[tuple[str, str]], op: str, text: str) -> None:
+    if not text:
+        return
+    if out and out[-1][0] == op:
+        out[-1] = (op, out[-1][1] + text)
+    else:
+        out.append((op, text))
+
+
+# -- the verdict -------------------------------------------------------------------------------
 
 
 def adjudication_save(
-    *, comparison: Comparison, reviewer, choice: str = "", ranking_json: str = "", note: str = ""
+    *,
+    comparison: Comparison,
+    reviewer,
+    choice: str = "",
+    ranking: list[list[int]] | None = None,
+    note: str = "",
 ) -> Adjudication:
-    """Record (or replace) the reviewer's final verdict; the export prefers it to the majority."""
-    n_items = comparison.items.count()
-    ranking = None
-    if n_items == 2:
+    """Record (or replace) the reviewer's final verdict; the export prefers it to the majority.
+
+    Pairwise comparisons take a `choice`; N-way ones a `ranking`: tiers of response ids, best
+    first, each response exactly once ([[12], [10, 11]]: 12 first, 10 and 11 tied after it).
+    """
+    ids = sorted(comparison.items.values_list("response_id", flat=True))
+    if len(ids) == 2:
         if choice not in Choice.values:
-            raise ValidationError(f"choice must be one of {Choice.values}", field="choice")
+            raise ValidationError(f"choose one of {', '.join(Choice.values)}", field="choice")
+        ranking = None
     else:
-        try:
-            ranking = json.loads(ranking_json or "")
-        except json.JSONDecodeError as exc:
-            raise ValidationError(
-                "ranking must be JSON tiers of response ids", field="ranking"
-            ) from exc
-        ids = sorted(comparison.items.values_list("response_id", flat=True))
-        flat = sorted(
-            rid for tier in ranking for rid in (tier if isinstance(tier, list) else [tier])
-        )
-        if flat != ids:
-            raise ValidationError(f"ranking must list each of {ids} once", field="ranking")
+        ranking = _checked_ranking(ranking, ids)
+        choice = ""
     with transaction.atomic():
         adjudication, _ = Adjudication.objects.update_or_create(
             comparison=comparison,
-            defaults={
-                "reviewer": reviewer,
-                "choice": choice if n_items == 2 else "",
-                "ranking": ranking,
-                "note": note,
-            },
+            defaults={"reviewer": reviewer, "choice": choice, "ranking": ranking, "note": note},
         )
     return adjudication
+
+
+def _checked_ranking(ranking, ids: list[int]) -> list[list[int]]:
+    if not isinstance(ranking, list) or not all(
+        isinstance(t, list) and t and all(isinstance(r, int) for r in t) for t in ranking
+    ):
+        raise ValidationError("rank every response, best first", field="ranking")
+    if sorted(r for t in ranking for r in t) != ids:
+        raise ValidationError(f"rank each of responses {ids} exactly once", field="ranking")
+    return [list(t) for t in ranking]
