@@ -74,7 +74,10 @@
     const li = handle.closest(".verdict-item");
     const before = items().map((x) => x.dataset.rid).join();
     const oldNext = li.nextElementSibling;
-    handle.setPointerCapture(e.pointerId);
+    // Capture on the list, which stays put: the item itself moves in the DOM while dragged, and
+    // an element leaving the document loses its capture.
+    const area = list();
+    area.setPointerCapture(e.pointerId);
     li.classList.add("dragging");
     const onMove = (ev) => {
       const target = items().find((other) => {
@@ -85,18 +88,18 @@
       if (target !== li.nextElementSibling) list().insertBefore(li, target || null);
     };
     const onEnd = () => {
-      handle.removeEventListener("pointermove", onMove);
-      handle.removeEventListener("pointerup", onEnd);
-      handle.removeEventListener("pointercancel", onEnd);
+      area.removeEventListener("pointermove", onMove);
+      area.removeEventListener("pointerup", onEnd);
+      area.removeEventListener("pointercancel", onEnd);
       li.classList.remove("dragging");
       li.focus();
       if (items().map((x) => x.dataset.rid).join() === before) return;
       detach(li, oldNext);
       placed(li);
     };
-    handle.addEventListener("pointermove", onMove);
-    handle.addEventListener("pointerup", onEnd);
-    handle.addEventListener("pointercancel", onEnd);
+    area.addEventListener("pointermove", onMove);
+    area.addEventListener("pointerup", onEnd);
+    area.addEventListener("pointercancel", onEnd);
   }
 
   function setup() {
