@@ -139,11 +139,45 @@ def load_model(
     if pad_token_id is not None:
         # Sequence classifiers find each row's last real token through pad_token_id.
         model.config.pad_token_id = pad_token_id
+    if task == "seq_cls":
+        accept_past_key_values(model)
     if ref.adapter_path:
         from peft import PeftModel
 
         adapter_type(ref.adapter_path)
         model = PeftModel.from_pretrained(model, ref.adapter_path, is_trainable=trainable_adapter)
+    return model
+
+
+def accept_past_key_values(model: Any) -> Any:
+    """Let peft's prefix tuning reach a sequence classifier whose forward no longer names
+    ``past_key_values``.
+
+    Prefix tuning hands its trained keys and values to the model as ``past_key_values``, and
+    peft refuses any model whose ``forward`` signature lacks that name. transformers 5 renamed
+    the argument ``cache`` in its generic sequence-classification heads (``LlamaModel`` still
+    takes the old name, with a deprecation warning), so peft 0.21 rejects every reward model
+    although the backbone would accept the prefix. This binds a ``forward`` to the instance that
+    names the argument and passes it on under the class's own name; models that already name it
+    are left alone. A bound method, not a closure, so ``copy.deepcopy`` rebinds it to the copy.
+    """
+    import inspect
+    import types
+
+    names = inspect.signature(type(model).forward).parameters
+    if "past_key_values" in names:
+        return model
+    # The new name where the class has it: the old one is deprecated and will go.
+    name = "cache" if "cache" in names else "past_key_values"
+
+    def forward(self, input_ids=None, attention_mask=None, past_key_values=None, **kwargs):
+        if past_key_values is not None:
+            kwargs[name] = past_key_values
+        return type(self).forward(
+            self, input_ids=input_ids, attention_mask=attention_mask, **kwargs
+        )
+
+    model.forward = types.MethodType(forward, model)
     return model
 
 

@@ -52,7 +52,11 @@ def _load(path: str, adapter_path: str | None, head: str) -> tuple[Any, Any]:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if head == "reward":
-        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
+        from training.engine.models import accept_past_key_values
+
+        model = accept_past_key_values(
+            AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
+        )
     else:
         model = AutoModelForCausalLM.from_pretrained(path)
     if adapter_path:

@@ -11,7 +11,7 @@ import pytest
 from safetensors.torch import load_file
 
 from tests.training.engine.conftest import DPO_FAST, RM_FAST, SFT_FAST, run_engine, spec_for
-from training.engine import models
+from training.engine import models, scoring
 from training.engine.jobs import ModelRef
 
 KINDS = {
@@ -60,6 +60,45 @@ def test_each_method_trains_an_adapter(tmp_path: Path, base, data_dir, kind: str
         assert any("score" in name for name in weights)  # the new reward head travels along
     loaded = models.load_model(ModelRef(path=base.path, adapter_path=str(adapter)), KINDS[kind][2])
     assert type(loaded).__name__.startswith("PeftModel")
+    if kind == "reward_model":  # and it scores, through the path evaluation and rewards use
+        scores = scoring.reward_scores(
+            ModelRef(path=base.path, adapter_path=str(adapter)), [CONVERSATION, CONVERSATION]
+        )
+        assert len(scores) == 2 and scores[0] == pytest.approx(scores[1], abs=1e-5)
+
+
+CONVERSATION = [
+    {"role": "user", "content": "How do I boil an egg?"},
+    {"role": "assistant", "content": "Please simmer it for nine minutes."},
+]
+
+
+def test_prefix_tuning_reaches_a_reward_models_attention(base):
+    """The prefix is not only accepted but used: the reward changes with it and its keys and
+    values get gradients (peft would refuse the model, or a dropped prefix would get none)."""
+    import torch
+    from peft import get_peft_model
+
+    model = models.load_model(base, "seq_cls")
+    config = models.peft_config_for("prefix_tuning", _Hyper(), task="seq_cls", base_path=base.path)
+    peft_model = get_peft_model(model, config)
+    ids = torch.tensor([[5, 6, 7, 8, 9]])
+    mask = torch.ones_like(ids)
+    reward = peft_model(input_ids=ids, attention_mask=mask).logits.sum()
+    reward.backward()
+    grads = [p.grad for n, p in peft_model.named_parameters() if "prompt_encoder" in n]
+    assert grads and all(g is not None and g.abs().sum() > 0 for g in grads)
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "prompt_encoder" in name:
+                param.add_(1.0)
+        moved = peft_model(input_ids=ids, attention_mask=mask).logits.sum()
+    assert not torch.isclose(moved, reward.detach())
+
+
+class _Hyper:
+    num_virtual_tokens = 4
+    target_modules = None
 
 
 def test_lora_on_a_lora_policy_continues_the_same_adapter(tmp_path: Path, base, data_dir):
