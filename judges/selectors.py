@@ -25,7 +25,6 @@ from itertools import combinations
 from typing import Any
 
 from django.db.models import QuerySet
-from django.db.models.fields.json import KT
 from django.db.models.functions import Length
 
 from annotate.models import ComparisonItem, Project, RaterKind, Vote
@@ -153,17 +152,14 @@ def _votes_of(project: Project, pairs: dict[int, tuple[int, int]]):
             comparison__project=project, rater__kind__in=[RaterKind.HUMAN, RaterKind.JUDGE]
         )
         .exclude(choice="")
-        .annotate(
-            consistent=KT("metadata__position_consistent"), confidence=KT("metadata__confidence")
-        )
         .values_list(
             "comparison_id",
             "rater_id",
             "rater__kind",
             "choice",
             "ratings",
-            "consistent",
-            "confidence",
+            "metadata__position_consistent",
+            "metadata__confidence",
         )
     )
     for comparison_id, rater_id, kind, choice, ratings, consistent, confidence in rows:
@@ -201,9 +197,27 @@ def _length_pick(label: str, pair: tuple[int, int], lengths: dict[int, int]) -> 
 
 
 def _truthy(value: Any) -> bool | None:
-    if value is None:
+    """A metadata flag as True, False or None (not recorded, or JSON null: "not measured").
+
+    Read through the JSON key transform, so values arrive decoded (True, 1, None). Text forms
+    are accepted too: KT() once gave the text 'null' for a JSON null on SQLite, which read as
+    False and routed every verdict of an order-free judge to people as "inconsistent"."""
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1"):
+        return True
+    if text in ("false", "0"):
+        return False
+    return None
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
         return None
-    return str(value).lower() in ("true", "1")
+    return number if number == number else None  # NaN: not a confidence
 
 
 def agreement_report(*, project: Project, judge: Judge | None = None) -> AgreementReport:
@@ -237,7 +251,7 @@ def _judge_agreement(judge, votes, human, labels, pairs, lengths, criteria) -> J
     consistency = [c for c in consistency if c is not None]
     longer = [_length_pick(v.label, pairs[cid], lengths) for cid, v in votes.items()]
     longer = [x for x in longer if x is not None]
-    confidences = [float(v.confidence) for v in votes.values() if v.confidence not in (None, "")]
+    confidences = [c for c in (_number(v.confidence) for v in votes.values()) if c is not None]
     per_criterion = {}
     for criterion in criteria:
         pairs_c = []
@@ -312,18 +326,18 @@ def human_labels(*, project: Project) -> dict[int, str]:
 
 def judge_labels(*, project: Project, judge: Judge) -> dict[int, dict[str, Any]]:
     """Comparison id -> {"label", "consistent", "confidence"} for the judge's votes."""
-    rows = (
-        Vote.objects.filter(comparison__project=project, rater_id=judge.rater_id)
-        .annotate(
-            consistent=KT("metadata__position_consistent"), confidence=KT("metadata__confidence")
-        )
-        .values_list("comparison_id", "choice", "ranking", "consistent", "confidence")
+    rows = Vote.objects.filter(comparison__project=project, rater_id=judge.rater_id).values_list(
+        "comparison_id",
+        "choice",
+        "ranking",
+        "metadata__position_consistent",
+        "metadata__confidence",
     )
     return {
         cid: {
             "label": _LABEL_OF.get(choice) if choice else None,
             "consistent": _truthy(consistent),
-            "confidence": float(confidence) if confidence not in (None, "") else None,
+            "confidence": _number(confidence),
         }
         for cid, choice, ranking, consistent, confidence in rows
     }
