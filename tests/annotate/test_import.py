@@ -83,6 +83,7 @@ def report_of(**kwargs) -> dict:
         "duplicate_responses": 0,
         "created_comparisons": 0,
         "created_votes": 0,
+        "duplicate_votes": 0,
         "rejected": 0,
         "rejected_rows": [],
     }
@@ -271,13 +272,49 @@ def test_reimport_is_all_duplicates_and_creates_nothing(tmp_path, project):
         duplicate_responses=2,
         created_comparisons=4,
         created_votes=1,
+        duplicate_votes=1,
     )
     before = db_counts()
 
     again = data_import(project=project, file=file)
 
-    assert again.as_dict() == report_of(duplicate_prompts=5, duplicate_responses=8)
+    assert again.as_dict() == report_of(
+        duplicate_prompts=5, duplicate_responses=8, duplicate_votes=2
+    )
     assert db_counts() == before
+
+
+def test_the_same_pairs_under_another_file_name_are_duplicate_votes(tmp_path, project):
+    """Imported preference votes dedupe by content (prompt + chosen + rejected), not by the
+    file's name: a renamed copy creates no vote and says how many were duplicates (issue 11)."""
+    rows = [
+        PREFERENCE_ROWS["standard"],
+        {"prompt": "Capital of France?", "chosen": "Paris.", "rejected": "Lyon."},
+    ]
+    first = data_import(project=project, file=jsonl(tmp_path, "pairs.jsonl", rows))
+    assert (first.created_votes, first.duplicate_votes) == (2, 0)
+    before = db_counts()
+
+    again = data_import(project=project, file=jsonl(tmp_path, "pairs-copy.jsonl", rows))
+
+    assert again.as_dict() == report_of(
+        duplicate_prompts=2, duplicate_responses=4, duplicate_votes=2
+    )
+    assert db_counts() == before
+    out = io.StringIO()
+    copy = jsonl(tmp_path, "pairs-third.jsonl", rows)
+    call_command("import_data", str(copy), project=project.slug, stdout=out)
+    assert "votes:       0 created, 2 duplicate" in out.getvalue()
+    assert Vote.objects.filter(rater__kind=RaterKind.IMPORTED).count() == 2
+
+
+def test_the_reverse_pair_is_a_new_vote_not_a_duplicate(tmp_path, project):
+    """chosen and rejected swapped is other content: it is kept (and the two then disagree)."""
+    pair = {"prompt": "Sky colour?", "chosen": "Blue.", "rejected": "Green."}
+    swapped = {"prompt": "Sky colour?", "chosen": "Green.", "rejected": "Blue."}
+    data_import(project=project, file=jsonl(tmp_path, "one.jsonl", [pair]))
+    report = data_import(project=project, file=jsonl(tmp_path, "two.jsonl", [swapped]))
+    assert (report.created_votes, report.duplicate_votes) == (1, 0)
 
 
 def test_new_responses_attach_to_a_duplicate_prompt(tmp_path, project):
@@ -596,7 +633,7 @@ def test_command_prints_the_report(tmp_path, project):
         "prompts:     2 created, 0 duplicate",
         "responses:   2 created, 0 duplicate",
         "comparisons: 1 created",
-        "votes:       1 created",
+        "votes:       1 created, 0 duplicate",
         "rejected:    0",
     ]
 

@@ -18,7 +18,7 @@ def report_lines(report: ImportReport) -> list[str]:
         f"prompts:     {report.created_prompts} created, {report.duplicate_prompts} duplicate",
         f"responses:   {report.created_responses} created, {report.duplicate_responses} duplicate",
         f"comparisons: {report.created_comparisons} created",
-        f"votes:       {report.created_votes} created",
+        f"votes:       {report.created_votes} created, {report.duplicate_votes} duplicate",
         f"rejected:    {report.rejected}",
     ]
     lines += [f"  {row}" for row in report.rejected_rows]

@@ -16,6 +16,9 @@ class ImportReport:
     duplicate_responses: int = 0
     created_comparisons: int = 0
     created_votes: int = 0
+    duplicate_votes: int = 0
+    """Preference pairs (prompt + chosen + rejected) already imported, from any file, or twice
+    in this one: they add no vote."""
     rejected: int = 0
     rejected_rows: list[str] = field(default_factory=list)
     """"file:line: field: message" for the first MAX_REJECTED_LISTED rows skipped."""

@@ -1,6 +1,8 @@
 """Writing parsed rows a batch at a time, in bulk: a few queries per batch, not per row.
 
-Prompts and responses dedupe by content hash against the database and the file. Comparisons and
+Prompts and responses dedupe by content hash against the database and the file, and so do
+imported preference votes: a pair (prompt, chosen, rejected) already imported, under any file
+name, or twice in one file, is counted as a duplicate vote and adds nothing. Comparisons and
 votes go through annotate.services.comparisons.comparisons_create_many and
 annotate.services.votes.votes_create_imported, so their rules (grouping per project mode, hash,
 positions, vote_count) live in one place.
@@ -8,7 +10,17 @@ positions, vote_count) live in one place.
 
 from __future__ import annotations
 
-from annotate.models import Choice, Comparison, Project, Prompt, Rater, Response, content_hash
+from annotate.models import (
+    Choice,
+    Comparison,
+    Project,
+    Prompt,
+    Rater,
+    RaterKind,
+    Response,
+    Vote,
+    content_hash,
+)
 from annotate.services.comparisons import comparison_groups, comparisons_create_many
 from annotate.services.import_.report import ImportReport
 from annotate.services.import_.rows import ParsedRow
@@ -117,10 +129,37 @@ class ImportWriter:
                 (comparison,) = mine  # two responses make one comparison in either mode
                 verdicts.append((comparison, Choice.A))
                 provenance.append({"source_file": self.filename, "source_line": row.line})
+        verdicts, provenance = self._new_verdicts(verdicts, provenance)
         if verdicts:
             self.report.created_votes += votes_create_imported(
                 rater=self._imported_rater(), verdicts=verdicts, metadata=provenance
             )
+
+    def _new_verdicts(
+        self, verdicts: list[tuple[Comparison, str]], provenance: list[dict]
+    ) -> tuple[list[tuple[Comparison, str]], list[dict]]:
+        """The verdicts no imported rater holds yet. Comparisons are keyed on (prompt, responses
+        in position order) and prompts and responses on their content, so (comparison, choice)
+        is the pair's content: prompt + chosen + rejected. The swapped pair is another
+        comparison, so it is kept (it disagrees, which the export then sees)."""
+        if not verdicts:
+            return verdicts, provenance
+        held = set(
+            Vote.objects.filter(
+                rater__kind=RaterKind.IMPORTED,
+                comparison_id__in={comparison.pk for comparison, _ in verdicts},
+            ).values_list("comparison_id", "choice")
+        )
+        kept, kept_provenance = [], []
+        for (comparison, choice), origin in zip(verdicts, provenance, strict=True):
+            key = (comparison.pk, choice)
+            if key in held:
+                self.report.duplicate_votes += 1
+                continue
+            held.add(key)
+            kept.append((comparison, choice))
+            kept_provenance.append(origin)
+        return kept, kept_provenance
 
     def _imported_rater(self) -> Rater:
         if self._rater is None:
