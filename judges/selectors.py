@@ -27,7 +27,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.db.models.functions import Length
 
-from annotate.models import ComparisonItem, Project, RaterKind, Vote
+from annotate.models import Adjudication, ComparisonItem, Project, RaterKind, Vote
 from judges.models import ComparisonRoute, Judge, JudgeRun, ProjectJudging
 
 LABELS = ("a", "b", "tie")
@@ -318,10 +318,35 @@ def _human_ceiling(human, pairs, lengths, criteria) -> HumanCeiling:
 
 def human_labels(*, project: Project) -> dict[int, str]:
     """Comparison id -> human majority label (a / b / tie), where the humans have one."""
+    return human_verdicts(project=project).labels
+
+
+@dataclass
+class HumanVerdicts:
+    labels: dict[int, str]
+    """Comparison id -> the human label: a reviewer's verdict, else the majority."""
+    splits: list[int]
+    """Comparisons whose human votes split evenly and that no reviewer settled."""
+
+
+def human_verdicts(*, project: Project) -> HumanVerdicts:
+    """The human label of each pairwise comparison, a reviewer's verdict (Adjudication) taking
+    precedence over the majority; and the comparisons that still have none because their humans
+    split evenly (they need a tie-break: one more rater, or a reviewer)."""
     pairs, _, _ = _pairs_of(project)
     human, _ = _votes_of(project, pairs)
-    out = {cid: majority([v.label for v in votes]) for cid, votes in human.items()}
-    return {cid: label for cid, label in out.items() if label is not None}
+    majorities = {cid: majority([v.label for v in votes]) for cid, votes in human.items()}
+    reviewed = {
+        cid: _LABEL_OF[choice]
+        for cid, choice in Adjudication.objects.filter(
+            comparison__project=project, comparison_id__in=list(pairs)
+        ).values_list("comparison_id", "choice")
+        if choice in _LABEL_OF
+    }
+    labels = {cid: label for cid, label in majorities.items() if label is not None}
+    labels.update(reviewed)
+    splits = sorted(cid for cid, label in majorities.items() if label is None and cid not in labels)
+    return HumanVerdicts(labels=labels, splits=splits)
 
 
 def judge_labels(*, project: Project, judge: Judge) -> dict[int, dict[str, Any]]:

@@ -12,7 +12,10 @@ assignments are never touched. The judge's own vote never takes a slot.
   whose confidence is below the threshold, go to people.
 - calibrate: a gold sample always goes to people; once the judge's accuracy against their
   majority on every gold comparison reaches the threshold, the judge settles the rest except an
-  audit sample (a stable pseudo-random share), which keeps going to people.
+  audit sample (a stable pseudo-random share), which keeps going to people. A gold comparison
+  whose people split evenly would block calibration for good (the queue gives it `overlap`
+  raters, no more): it gets one more rater slot (annotate.services.tiebreak) each time it is
+  full and still split, and a reviewer's verdict on it counts as its human label.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from django.utils import timezone
 
 from annotate.errors import ValidationError
 from annotate.models import Comparison, Project
+from annotate.services.tiebreak import comparisons_tiebreak_open
 from judges.models import (
     ComparisonRoute,
     Judge,
@@ -36,7 +40,7 @@ from judges.models import (
     RouteDecision,
     RouteReason,
 )
-from judges.selectors import Score, human_labels, judge_labels
+from judges.selectors import Score, human_verdicts, judge_labels
 
 
 @dataclass(frozen=True)
@@ -113,10 +117,12 @@ def project_judging_set(
 
 
 def calibration_measure(*, judging: ProjectJudging, gold: list[int]) -> dict:
-    """The judge against the human majority on the gold sample; passes when every gold
-    comparison has a human label and a judge vote, and accuracy reaches the threshold."""
+    """The judge against the human label (majority, or a reviewer's verdict) on the gold sample;
+    passes when every gold comparison has a human label and a judge vote, and accuracy reaches
+    the threshold. `gold_split`: gold comparisons whose people split evenly (tie-break due)."""
     project = judging.project
-    humans = human_labels(project=project)
+    verdicts = human_verdicts(project=project)
+    humans = verdicts.labels
     judged = judge_labels(project=project, judge=judging.judge) if judging.judge else {}
     pairs = [
         (judged[cid]["label"], humans[cid])
@@ -136,6 +142,7 @@ def calibration_measure(*, judging: ProjectJudging, gold: list[int]) -> dict:
     return {
         "gold_ids": gold,
         "gold_labeled": len(pairs),
+        "gold_split": [cid for cid in verdicts.splits if cid in set(gold)],
         "accuracy": score.accuracy,
         "kappa": score.kappa,
         "threshold": judging.agreement_threshold,
@@ -179,6 +186,9 @@ def routing_apply(*, project: Project) -> Counter:
     if judging is not None and judging.mode == JudgingMode.CALIBRATE:
         gold = gold_ids(project=project, size=judging.gold_size)
         judging.calibration = calibration_measure(judging=judging, gold=gold)
+        judging.calibration["tiebreak_opened"] = comparisons_tiebreak_open(
+            comparison_ids=judging.calibration["gold_split"]
+        )
         passed = judging.calibration["passed"]
         if passed and judging.calibrated_at is None:
             judging.calibrated_at = timezone.now()
