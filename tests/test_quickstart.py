@@ -18,6 +18,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from annotate.models import (
     Assignment,
@@ -124,6 +125,14 @@ def _get(url: str) -> int | None:
         return None
 
 
+def _fetch(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(False)
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
@@ -152,6 +161,10 @@ def test_quickstart_serves_then_stops_both_children(tmp_path: Path, stop_signal:
             status = _get(f"http://127.0.0.1:{port}/admin/login/")
         output = log.read_text()
         assert status == 200, output
+        assert "web server: gunicorn" in output  # the production server, not runserver
+        missing = _fetch(f"http://127.0.0.1:{port}/no-such-page/")
+        assert missing[0] == 404 and "Traceback" not in missing[1] and "DEBUG" not in missing[1]
+        assert _fetch(f"http://127.0.0.1:{port}/static/admin/css/base.css")[0] == 200
         assert (tmp_path / "data" / "db.sqlite3").exists()
         pids = re.search(r"worker \(pid (\d+)\) and the web server \(pid (\d+)\)", output)
         assert pids, output
@@ -167,6 +180,12 @@ def test_quickstart_serves_then_stops_both_children(tmp_path: Path, stop_signal:
     assert not any(_alive(pid) for pid in children)
     assert _get(f"http://127.0.0.1:{port}/admin/login/") is None
     assert "Stopped the worker and the web server." in log.read_text()
+
+
+def test_quickstart_refuses_debug_on_a_public_address_before_setting_up():
+    with pytest.raises(CommandError, match="DEBUG on.*only loopback addresses, not 0.0.0.0"):
+        call_command("quickstart", "--dev", "--host", "0.0.0.0", "--skip-model", stdout=StringIO())
+    assert not Project.objects.exists()
 
 
 @pytest.mark.slow
