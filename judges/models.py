@@ -8,7 +8,8 @@
 - JudgeCacheEntry: a parsed answer keyed on (judge version and config, prompt, responses, order),
   so a re-run costs nothing.
 - ProjectJudging: the project's RLAIF mode (humans only, judge only, pre-label and route,
-  calibrate then replace) and its thresholds.
+  calibrate then replace) and its thresholds, and the admission gate's (judges.services.gate):
+  a judge's votes feed exports, training and routing only once it agrees with people enough.
 - ComparisonRoute: where the RLAIF mode sent a comparison (humans or judge) and why.
 """
 
@@ -308,6 +309,18 @@ class ProjectJudging(models.Model):
     calibration = models.JSONField(
         default=dict, blank=True, help_text="The last gold-sample measurement."
     )
+    judge_min_agreement = models.FloatField(
+        default=0.7,
+        validators=UNIT_INTERVAL,
+        help_text="Admission gate: a judge's votes feed exports, training and routing only when "
+        "its accuracy against the human majority reaches this (overall, and on every criterion "
+        "people rated).",
+    )
+    judge_min_comparisons = models.PositiveIntegerField(
+        default=20,
+        help_text="Admission gate: ...measured on at least this many comparisons with a human "
+        "majority (per criterion too).",
+    )
     calibrated_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -343,6 +356,7 @@ class RouteReason(models.TextChoices):
     CALIBRATING = "calibrating", "Judge not calibrated yet"
     AUDIT = "audit", "Audit sample"
     CALIBRATED = "calibrated", "Calibrated judge"
+    NOT_ADMITTED = "not_admitted", "Judge not admitted (agreement with people below the gate)"
 
 
 class ComparisonRoute(models.Model):

@@ -123,7 +123,8 @@ def test_rater_kind_filter_changes_the_majority():
     vote(comparison, "a")
     vote(comparison, "b", rater=judge())
     vote(comparison, "b", rater=judge())
-    assert export(comparison.project)[0][0]["chosen"] == b
+    assert export(comparison.project, judge_admission="any")[0][0]["chosen"] == b
+    assert export(comparison.project)[0][0]["chosen"] == a  # judges not admitted
     assert export(comparison.project, rater_kinds=("human",))[0][0]["chosen"] == a
     rows, counts = export(comparison.project, rater_kinds=("imported",))
     assert rows == [] and counts["comparisons_without_votes"] == 1
@@ -627,6 +628,7 @@ def verdict(project, **options) -> tuple[list[tuple[str, str]], Counter]:
     return [(r["chosen"], r["rejected"]) for r in rows], counts
 
 
+@pytest.mark.usefixtures("every_judge_counts")
 def test_judge_votes_exclude_and_only_pick_whose_votes_count():
     comparison = make_comparison()
     a, b = texts(comparison)
@@ -644,6 +646,7 @@ def test_judge_votes_exclude_and_only_pick_whose_votes_count():
     )
 
 
+@pytest.mark.usefixtures("every_judge_counts")
 def test_half_weight_judges_lose_to_two_humans_they_outnumber():
     comparison = make_comparison()
     a, b = texts(comparison)
@@ -661,6 +664,7 @@ def test_half_weight_judges_lose_to_two_humans_they_outnumber():
     assert pairs == [] and counts["dropped_low_agreement"] == 1  # agreement 2 / 3.5 = 0.571
 
 
+@pytest.mark.usefixtures("every_judge_counts")
 def test_double_weight_judge_outvotes_one_human_and_equal_weights_split():
     comparison = make_comparison()
     a, b = texts(comparison)
@@ -673,6 +677,7 @@ def test_double_weight_judge_outvotes_one_human_and_equal_weights_split():
     assert pairs == [] and counts["dropped_split"] == 1
 
 
+@pytest.mark.usefixtures("every_judge_counts")
 def test_fractional_weights_that_add_up_to_a_human_vote_still_split():
     """0.1 added ten times is 0.9999999999999999: rounding must not hand the human the win."""
     comparison = make_comparison()
@@ -683,6 +688,7 @@ def test_fractional_weights_that_add_up_to_a_human_vote_still_split():
     assert pairs == [] and counts["dropped_split"] == 1
 
 
+@pytest.mark.usefixtures("every_judge_counts")
 def test_judge_weight_counts_in_n_way_rankings():
     comparison = make_comparison(n=3)
     r1, r2, r3 = comparison.ordered_responses()
@@ -699,6 +705,7 @@ def test_judge_weight_counts_in_n_way_rankings():
     }
 
 
+@pytest.mark.usefixtures("every_judge_counts")
 def test_soft_label_counts_its_probability_toward_each_response():
     comparison = make_comparison()
     a, b = texts(comparison)
@@ -721,6 +728,7 @@ def test_soft_label_counts_its_probability_toward_each_response():
     assert verdict(comparison.project, judge_soft_labels=True, judge_weight=3)[0] == [(a, b)]
 
 
+@pytest.mark.usefixtures("every_judge_counts")
 def test_soft_labels_leave_humans_and_probability_less_judges_hard():
     comparison = make_comparison()
     a, b = texts(comparison)
@@ -735,6 +743,7 @@ def test_soft_labels_leave_humans_and_probability_less_judges_hard():
     assert pairs == [] and counts["dropped_split"] == 1
 
 
+@pytest.mark.usefixtures("every_judge_counts")
 def test_min_confidence_drops_unsure_judge_votes_in_the_query():
     comparison = make_comparison()
     a, b = texts(comparison)
@@ -748,6 +757,7 @@ def test_min_confidence_drops_unsure_judge_votes_in_the_query():
     assert counts["dropped_judge_votes_low_confidence"] == 2
 
 
+@pytest.mark.usefixtures("every_judge_counts")
 @pytest.mark.parametrize(
     ("metadata", "kept"),
     [
@@ -768,6 +778,7 @@ def test_min_confidence_bar_on_each_kind_of_stored_confidence(metadata, kept):
     assert counts["dropped_judge_votes_low_confidence"] == int(not kept)
 
 
+@pytest.mark.usefixtures("every_judge_counts")
 def test_consistent_only_drops_judge_votes_whose_two_orders_disagreed():
     project = ProjectFactory()
     cases = {
@@ -792,6 +803,7 @@ def test_consistent_only_drops_judge_votes_whose_two_orders_disagreed():
     assert len(export(project)[0]) == 5
 
 
+@pytest.mark.usefixtures("every_judge_counts")
 def test_consistent_only_changes_the_majority():
     comparison = make_comparison()
     a, b = texts(comparison)
@@ -803,6 +815,7 @@ def test_consistent_only_changes_the_majority():
     assert verdict(comparison.project, judge_consistent_only=True)[0] == [(a, b)]
 
 
+@pytest.mark.usefixtures("every_judge_counts")
 def test_judge_filters_and_weights_are_independent_of_chunking():
     project = ProjectFactory()
     for i in range(4):
@@ -859,6 +872,7 @@ def test_bad_judge_options_name_the_field(options, field):
     assert err.value.field == field
 
 
+@pytest.mark.usefixtures("every_judge_counts")
 def test_snapshot_records_the_judge_options_and_says_why_it_is_empty():
     comparison = make_comparison()
     judge_vote(comparison, "a", metadata={"confidence": 0.2})
@@ -876,6 +890,9 @@ def test_snapshot_records_the_judge_options_and_says_why_it_is_empty():
     snapshot = snapshot_export(project=comparison.project, options=options, save_to_disk=False)
     assert {k: v for k, v in snapshot.filters.items() if k.startswith("judge_")} == {
         "judge_votes": "include",
+        "judge_admission": "admitted",
+        "judge_include": [],
+        "judge_gate": {"admission": "test: every judge counts"},
         "judge_weight": 0.5,
         "judge_soft_labels": True,
         "judge_min_confidence": 0.5,
@@ -885,6 +902,7 @@ def test_snapshot_records_the_judge_options_and_says_why_it_is_empty():
     assert snapshot.counts["dropped_judge_votes_inconsistent"] == 0
 
 
+@pytest.mark.usefixtures("every_judge_counts")
 def test_admin_form_offers_the_judge_options_and_records_them(
     admin_client_with_action, multi_turn_comparison
 ):
@@ -932,6 +950,7 @@ def test_admin_form_offers_the_judge_options_and_records_them(
     assert DatasetSnapshot.objects.count() == 1
 
 
+@pytest.mark.usefixtures("every_judge_counts")
 def test_api_export_takes_the_judge_options():
     from django.urls import reverse
     from rest_framework.test import APIClient

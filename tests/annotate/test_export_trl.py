@@ -37,7 +37,7 @@ CONVERSATIONS = [
 
 
 @pytest.fixture
-def voted_project():
+def voted_project(every_judge_counts):
     project = ProjectFactory()
     humans = [HumanRaterFactory() for _ in range(2)]
     judge = Rater.objects.create(kind=RaterKind.JUDGE, name="judge:tiny")

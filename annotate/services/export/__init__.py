@@ -29,12 +29,13 @@ from collections import Counter
 from collections.abc import Iterator
 
 from annotate.models import DatasetSnapshot, Project, SnapshotFormat
+from annotate.services.export.gate import JudgeScope, judge_scope_for
 from annotate.services.export.options import ExportOptions
 from annotate.services.export.reader import DEFAULT_CHUNK_SIZE, iter_prompt_tallies
 from annotate.services.export.rows import BUILDERS, prompt_value
 from annotate.services.export.writer import write_jsonl, write_snapshot
 
-__all__ = ["ExportOptions", "export_rows", "snapshot_export", "write_jsonl"]
+__all__ = ["ExportOptions", "export_judges", "export_rows", "snapshot_export", "write_jsonl"]
 
 
 def export_rows(
@@ -43,19 +44,38 @@ def export_rows(
     options: ExportOptions,
     counts: Counter | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    judges: JudgeScope | None = None,
 ) -> Iterator[dict]:
     """Rows of `options.kind` in `options.format`, one at a time (a generator).
 
     `project=None` exports every project. Pass a Counter as `counts` to learn what was used and
-    dropped once the generator is exhausted.
+    dropped once the generator is exhausted. `judges`: whose judge votes count, as export_judges
+    gives it (by default it is asked for here).
     """
     options.validate()
     counts = counts if counts is not None else Counter()
-    return _rows(project, options, counts, chunk_size)
+    if judges is None:
+        judges = export_judges(project=project, options=options)
+    return _rows(project, options, counts, chunk_size, judges)
+
+
+def export_judges(*, project: Project | None, options: ExportOptions) -> JudgeScope:
+    """The judges whose votes the export counts, per the admission gate and the options."""
+    if not options.counts_judges:
+        return JudgeScope({}, {})
+    return judge_scope_for(
+        project_ids=[project.pk] if project is not None else None,
+        admission=options.judge_admission,
+        include=options.judge_include,
+    )
 
 
 def _rows(
-    project: Project | None, options: ExportOptions, counts: Counter, chunk_size: int
+    project: Project | None,
+    options: ExportOptions,
+    counts: Counter,
+    chunk_size: int,
+    judges: JudgeScope,
 ) -> Iterator[dict]:
     build = BUILDERS[options.kind]
     conversational = options.format == SnapshotFormat.CONVERSATIONAL
@@ -66,6 +86,7 @@ def _rows(
         options=options,
         counts=counts,
         chunk_size=chunk_size,
+        judges=judges,
     ):
         prompts += 1
         batch = build(
@@ -92,8 +113,12 @@ def snapshot_export(
     Raises annotate.errors.ValidationError when the options are invalid or no row matches.
     """
     counts: Counter = Counter()
-    rows = export_rows(project=project, options=options, counts=counts)
+    options.validate()
+    judges = export_judges(project=project, options=options)
+    rows = export_rows(project=project, options=options, counts=counts, judges=judges)
     filters = {"project": project.slug if project else None, **options.as_filters()}
+    if options.counts_judges:
+        filters["judge_gate"] = judges.record
     return write_snapshot(
         rows=rows,
         counts=counts,

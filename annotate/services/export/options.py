@@ -21,6 +21,13 @@ class JudgeVotes(models.TextChoices):
     ONLY = "only", "Only judge votes"
 
 
+class JudgeAdmission(models.TextChoices):
+    """Which judges' votes count when judge votes count at all (see export/gate.py)."""
+
+    ADMITTED = "admitted", "Admitted judges only (agreement with people passes the gate)"
+    ANY = "any", "Every judge, admitted or not"
+
+
 @dataclass(frozen=True)
 class ExportOptions:
     kind: str = SnapshotKind.PREFERENCE
@@ -45,7 +52,15 @@ class ExportOptions:
     """A reviewer's final verdict on a pairwise comparison replaces the raters' majority."""
     judge_votes: str = JudgeVotes.INCLUDE
     """include: judge votes count with the others (as `rater_kinds` allows); exclude: they never
-    count; only: nothing but judge votes counts. Applied on top of `rater_kinds`."""
+    count; only: nothing but judge votes counts. Applied on top of `rater_kinds`, and only the
+    votes of the judges `judge_admission` lets in count."""
+    judge_admission: str = JudgeAdmission.ADMITTED
+    """admitted: only judges that pass the project's admission gate (agreement with the human
+    majority, judges.services.gate) count, plus those named in `judge_include`; any: every
+    judge counts. Either way the gate's numbers are recorded in the snapshot's filters."""
+    judge_include: tuple[str, ...] = ()
+    """Judges (by name) whose votes count although the gate does not admit them: recorded in
+    the snapshot as included by hand."""
     judge_weight: float = 1.0
     """What one judge vote weighs against one human (or imported) vote, > 0: in the majority
     tally, the agreement share and the margin. 0.5: two judges outvote one human, not one."""
@@ -65,6 +80,8 @@ class ExportOptions:
         object.__setattr__(self, "format", str(self.format))
         object.__setattr__(self, "rater_kinds", tuple(str(k) for k in self.rater_kinds))
         object.__setattr__(self, "judge_votes", str(self.judge_votes))
+        object.__setattr__(self, "judge_admission", str(self.judge_admission))
+        object.__setattr__(self, "judge_include", tuple(str(n) for n in self.judge_include))
 
     def validate(self) -> None:
         if self.kind not in SnapshotKind.values:
@@ -88,6 +105,10 @@ class ExportOptions:
         if self.judge_votes not in JudgeVotes.values:
             raise ValidationError(
                 f"judge_votes must be one of {JudgeVotes.values}", field="judge_votes"
+            )
+        if self.judge_admission not in JudgeAdmission.values:
+            raise ValidationError(
+                f"judge_admission must be one of {JudgeAdmission.values}", field="judge_admission"
             )
         if not self.vote_rater_kinds:
             raise ValidationError(
@@ -150,6 +171,8 @@ class ExportOptions:
             "include_margin": self.include_margin,
             "prefer_adjudication": self.prefer_adjudication,
             "judge_votes": self.judge_votes,
+            "judge_admission": self.judge_admission,
+            "judge_include": sorted(self.judge_include),
             "judge_weight": self.judge_weight,
             "judge_soft_labels": self.judge_soft_labels,
             "judge_min_confidence": self.judge_min_confidence,

@@ -9,7 +9,8 @@ labels are decided per prompt. Comparisons of three or more responses get their 
 more query per chunk. Rows are plain tuples (the ORM writes the SQL; per-row converters are
 skipped): memory stays flat however many comparisons there are.
 
-AI-judge options: which rater kinds count and the judge-metadata filters (confidence, position
+AI-judge options: which rater kinds count, which judges the admission gate lets in (a
+JudgeScope, export/gate.py), and the judge-metadata filters (confidence, position
 consistency) are WHERE clauses, so dropped votes never leave the database; only when judge votes
 are weighted or soft-labelled does each row also carry its rater kind and preference probability.
 """
@@ -27,6 +28,7 @@ from django.db.models import Count, FilteredRelation, Q, QuerySet
 
 from annotate.models import Adjudication, Comparison, ComparisonItem, RaterKind, Vote
 from annotate.services.export.aggregate import PromptTally, VoteFacts, aggregate_comparison
+from annotate.services.export.gate import JudgeScope
 from annotate.services.export.options import ExportOptions
 
 DEFAULT_CHUNK_SIZE = 10_000
@@ -84,11 +86,15 @@ def iter_prompt_tallies(
     options: ExportOptions,
     counts: Counter,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    judges: JudgeScope | None = None,
 ) -> Iterator[PromptRecord]:
-    """(prompt messages, the prompt's deduplicated pairs, {response id: text}) per prompt."""
+    """(prompt messages, the prompt's deduplicated pairs, {response id: text}) per prompt.
+
+    `judges`: whose judge votes count (None: every judge's)."""
+    judges = judges or JudgeScope()
     counts["comparisons"] += _comparisons(project_id).count()
-    if options.filters_judges:
-        _count_dropped_judge_votes(project_id, options, counts)
+    if options.counts_judges:
+        _count_judge_votes(project_id, options, judges, counts)
     for lo, hi in _prompt_ranges(project_id, chunk_size):
         finals = (
             final_verdicts_for(project_id=project_id, lo=lo, hi=hi)
@@ -96,7 +102,7 @@ def iter_prompt_tallies(
             else {}
         )
         n_way = _n_way_items(project_id, lo, hi)
-        rows = _raw_rows(_chunk_query(project_id, lo, hi, options))
+        rows = _raw_rows(_chunk_query(project_id, lo, hi, options, judges))
         yield from tallies_from_rows(rows, options, counts, finals, n_way)
 
 
@@ -182,12 +188,16 @@ def _comparison(
 
 
 def _chunk_query(
-    project_id: int | None, lo: int, hi: int | None, options: ExportOptions
+    project_id: int | None,
+    lo: int,
+    hi: int | None,
+    options: ExportOptions,
+    judges: JudgeScope | None = None,
 ) -> QuerySet:
     """One row per matching vote, with its comparison's first two responses and its prompt,
     ordered by (prompt, comparison). The order of one comparison's votes does not matter: the
     aggregation is order-independent."""
-    qs = _votes(project_id, options).filter(_in_range("comparison__prompt_id", lo, hi))
+    qs = _votes(project_id, options, judges).filter(_in_range("comparison__prompt_id", lo, hi))
     if options.judge_min_confidence > 0 and options.counts_judges:
         qs = qs.filter(~Q(rater__kind=RaterKind.JUDGE) | _confident(options))
     if options.judge_consistent_only and options.counts_judges:
@@ -203,9 +213,13 @@ def _chunk_query(
     )
 
 
-def _votes(project_id: int | None, options: ExportOptions) -> QuerySet:
-    """The votes of the export's scope: project, rater kinds, dates."""
+def _votes(
+    project_id: int | None, options: ExportOptions, judges: JudgeScope | None = None
+) -> QuerySet:
+    """The votes of the export's scope: project, rater kinds, dates, admitted judges."""
     qs = Vote.objects.all()
+    if judges is not None and judges.raters is not None and options.counts_judges:
+        qs = qs.filter(~Q(rater__kind=RaterKind.JUDGE) | _admitted(judges))
     if project_id is not None:
         qs = qs.filter(comparison__project_id=project_id)
     if not options.all_rater_kinds:
@@ -234,17 +248,33 @@ def _inconsistent_judge() -> Q:
     )
 
 
-def _count_dropped_judge_votes(
-    project_id: int | None, options: ExportOptions, counts: Counter
+def _admitted(judges: JudgeScope) -> Q:
+    """Votes of the judges the scope lets in, project by project (Q(pk__in=[]) when none)."""
+    q = Q(pk__in=[])
+    for project_id, rater_ids in sorted(judges.raters.items()):
+        if rater_ids:
+            q |= Q(comparison__project_id=project_id, rater_id__in=sorted(rater_ids))
+    return q
+
+
+def _count_judge_votes(
+    project_id: int | None, options: ExportOptions, judges: JudgeScope, counts: Counter
 ) -> None:
-    """How many judge votes of the scope each metadata filter drops, in one query (a vote that
-    fails both counts under both)."""
+    """In one query: the judge votes of the scope, how many the admission gate leaves out
+    (dropped_judge_votes_not_admitted), how many count (judge_votes_admitted, before the metadata
+    filters), and how many each metadata filter drops among those (a vote that fails both
+    counts under both)."""
     judged = _votes(project_id, options).filter(rater__kind=RaterKind.JUDGE)
+    admitted = Q(pk__isnull=False) if judges.raters is None else _admitted(judges)
     tallies = judged.aggregate(
         judge_votes=Count("pk"),
-        confident=Count("pk", filter=_confident(options)),
-        inconsistent=Count("pk", filter=_inconsistent_judge()),
+        admitted=Count("pk", filter=admitted),
+        confident=Count("pk", filter=admitted & _confident(options)),
+        inconsistent=Count("pk", filter=admitted & _inconsistent_judge()),
     )
+    counts["judge_votes_admitted"] += tallies["admitted"]
+    counts["dropped_judge_votes_not_admitted"] += tallies["judge_votes"] - tallies["admitted"]
+    tallies["judge_votes"] = tallies["admitted"]
     if options.judge_min_confidence > 0:
         low = tallies["judge_votes"] - tallies["confident"]
         counts["dropped_judge_votes_low_confidence"] += low
