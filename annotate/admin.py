@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import Exists, OuterRef, Subquery
 
 from annotate.admin_actions import export_snapshot
 from annotate.admin_import import ProjectAdminImportMixin
@@ -9,6 +10,7 @@ from annotate.models import (
     Comparison,
     ComparisonItem,
     DatasetSnapshot,
+    Flag,
     Membership,
     Project,
     Prompt,
@@ -124,6 +126,26 @@ class RaterAdmin(admin.ModelAdmin):
     raw_id_fields = ["user"]
 
 
+class VoteFlagFilter(admin.SimpleListFilter):
+    """Votes whose rater flagged the item (the flag lives on the rater's assignment)."""
+
+    title = "flag"
+    parameter_name = "flag"
+
+    def lookups(self, request, model_admin):
+        return [("any", "Any flag"), *Flag.choices]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        flagged = Assignment.objects.filter(
+            comparison=OuterRef("comparison"), rater=OuterRef("rater")
+        ).exclude(flag="")
+        if self.value() != "any":
+            flagged = flagged.filter(flag=self.value())
+        return queryset.filter(Exists(flagged))
+
+
 @admin.register(Vote)
 class VoteAdmin(admin.ModelAdmin):
     list_display = [
@@ -132,21 +154,50 @@ class VoteAdmin(admin.ModelAdmin):
         "rater",
         "choice",
         "strength",
+        "flag",
         "time_spent_ms",
         "updated_at",
     ]
-    list_filter = ["choice", "rater__kind", "comparison__project"]
+    list_filter = ["choice", VoteFlagFilter, "rater__kind", "comparison__project"]
     search_fields = ["rater__name", "rationale"]
     raw_id_fields = ["comparison", "rater", "edited_response"]
     list_select_related = ["rater"]
     date_hierarchy = "created_at"
 
+    def get_queryset(self, request):
+        mine = Assignment.objects.filter(comparison=OuterRef("comparison"), rater=OuterRef("rater"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                rater_flag=Subquery(mine.values("flag")[:1]),
+                rater_flag_note=Subquery(mine.values("flag_note")[:1]),
+            )
+        )
+
+    @admin.display(description="flag", ordering="rater_flag")
+    def flag(self, obj: Vote) -> str:
+        if not obj.rater_flag:
+            return ""
+        label = Flag(obj.rater_flag).label
+        return f"{label}: {obj.rater_flag_note}" if obj.rater_flag_note else label
+
 
 @admin.register(Assignment)
 class AssignmentAdmin(admin.ModelAdmin):
-    list_display = ["id", "rater", "comparison", "status", "assigned_at", "completed_at"]
-    list_filter = ["status", "comparison__project"]
-    search_fields = ["rater__name"]
+    list_display = [
+        "id",
+        "rater",
+        "comparison",
+        "status",
+        "flag",
+        "flag_note",
+        "skip_reason",
+        "assigned_at",
+        "completed_at",
+    ]
+    list_filter = ["status", "flag", "comparison__project"]
+    search_fields = ["rater__name", "skip_reason", "flag_note"]
     raw_id_fields = ["comparison", "rater"]
     list_select_related = ["rater"]
 

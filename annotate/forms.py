@@ -20,6 +20,9 @@ class VoteForm(forms.Form):
     rationale = forms.CharField(required=False, max_length=10_000)
     edited_text = forms.CharField(required=False, strip=False, max_length=100_000)
     time_spent_ms = forms.IntegerField(required=False, min_value=0)
+    edit_source = forms.IntegerField(required=False)
+    flag = forms.ChoiceField(choices=[("", "No flag"), *Flag.choices], required=False)
+    flag_note = forms.CharField(required=False, max_length=500)
 
     def __init__(
         self, *args, display_order: list[int], canonical: list[int], criteria: list[str], **kwargs
@@ -28,6 +31,13 @@ class VoteForm(forms.Form):
         self.display_order = display_order
         self.canonical = canonical
         self.criteria = criteria
+
+    def clean_edited_text(self) -> str:
+        # Browsers send line breaks as CRLF; the text stored is the one the rater typed.
+        return (self.cleaned_data.get("edited_text") or "").replace("\r\n", "\n")
+
+    def clean_rationale(self) -> str:
+        return (self.cleaned_data.get("rationale") or "").replace("\r\n", "\n")
 
     def clean_ranking(self):
         raw = self.cleaned_data.get("ranking")

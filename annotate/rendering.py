@@ -49,3 +49,34 @@ def render_markdown(text: str) -> SafeString:
         strip_comments=True,
     )
     return mark_safe(clean)  # noqa: S308 - sanitized by nh3 just above
+
+
+def word_diff_html(before: str, after: str) -> SafeString:
+    """Word-level diff of an edit against its source, escaped; spaces and line breaks are kept
+    as they were (shown in a `white-space: pre-wrap` box), outside the <ins>/<del> marks."""
+    import difflib
+    import re
+
+    from django.utils.html import escape
+
+    def tokens(text: str) -> list[str]:
+        return re.findall(r"\S+|\s+", text)
+
+    def marked(tag: str, words: list[str]) -> str:
+        text = "".join(words)
+        core = text.strip()
+        if not core:
+            return escape(text)
+        lead, trail = text[: len(text) - len(text.lstrip())], text[len(text.rstrip()) :]
+        return f"{escape(lead)}<{tag}>{escape(core)}</{tag}>{escape(trail)}"
+
+    a, b = tokens(before), tokens(after)
+    parts: list[str] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op == "equal":
+            parts.append(escape("".join(a[i1:i2])))
+        if op in ("delete", "replace"):
+            parts.append(marked("del", a[i1:i2]))
+        if op in ("insert", "replace"):
+            parts.append(marked("ins", b[j1:j2]))
+    return mark_safe("".join(parts))  # noqa: S308 - every piece is escaped above

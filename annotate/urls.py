@@ -10,6 +10,7 @@ urlpatterns = [
     path("p/<slug:slug>/c/<int:comparison_id>/", annotator.item, name="item"),
     path("p/<slug:slug>/c/<int:comparison_id>/vote/", annotator.vote, name="vote"),
     path("p/<slug:slug>/c/<int:comparison_id>/skip/", annotator.skip, name="skip"),
+    path("p/<slug:slug>/c/<int:comparison_id>/reopen/", annotator.reopen, name="reopen"),
     path("p/<slug:slug>/undo/", annotator.undo, name="undo"),
     path("p/<slug:slug>/progress/", annotator.progress, name="progress"),
     path("p/<slug:slug>/prefetch/", annotator.prefetch, name="prefetch"),

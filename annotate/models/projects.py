@@ -32,6 +32,9 @@ class Project(models.Model):
     mode = models.CharField(
         max_length=16, choices=ProjectMode.choices, default=ProjectMode.PAIRWISE
     )
+    strength_required = models.BooleanField(
+        default=False, help_text="Raters must say how much better when they choose A or B."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

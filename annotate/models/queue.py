@@ -35,6 +35,9 @@ class Assignment(models.Model):
     display_order = models.JSONField(default=list, blank=True)
     skip_reason = models.CharField(max_length=200, blank=True)
     flag = models.CharField(max_length=16, choices=Flag.choices, blank=True)
+    flag_note = models.CharField(
+        max_length=500, blank=True, help_text="What the rater said about the flag."
+    )
     assigned_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 

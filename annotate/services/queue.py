@@ -275,3 +275,34 @@ def assignment_for_comparison(*, comparison: Comparison, rater: Rater) -> Assign
             f"this comparison already has its {project.overlap} raters", field="comparison"
         )
     return assignment
+
+
+def assignment_unskip(*, assignment: Assignment) -> Assignment:
+    """Reopen a skipped item for its rater (undo, or "reopen" in the history).
+
+    The skip gave the slot back, so one is taken again; if the other raters have filled the
+    comparison meanwhile, the item stays skipped and a ValidationError says why.
+    """
+    with transaction.atomic():
+        overlap = (
+            Project.objects.filter(pk=assignment.project_id).values_list("overlap", flat=True).get()
+        )
+        if _take_slot(assignment.comparison_id, overlap) is None:
+            raise ValidationError(
+                "other raters have taken this item since you skipped it", field="comparison"
+            )
+        # Guarded by status: a second reopen of the same skip raises, and its slot goes back.
+        reopened = Assignment.objects.filter(
+            pk=assignment.pk, status=AssignmentStatus.SKIPPED
+        ).update(
+            status=AssignmentStatus.ASSIGNED,
+            skip_reason="",
+            flag="",
+            flag_note="",
+            completed_at=None,
+            assigned_at=timezone.now(),
+        )
+        if not reopened:
+            raise ValidationError("this item is not skipped", field="comparison")
+    assignment.refresh_from_db()
+    return assignment

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -12,12 +14,15 @@ from annotate.models import (
     AssignmentStatus,
     Choice,
     Comparison,
+    Flag,
+    Project,
     Rater,
     Response,
     Strength,
     Vote,
     content_hash,
 )
+from annotate.services.queue import assignment_unskip
 
 
 def _validate_ranking(ranking: list, item_ids: list[int]) -> list[list[int]]:
@@ -79,13 +84,19 @@ def vote_submit(
     preference_probability: float | None = None,
     metadata: dict | None = None,
     item_ids: list[int] | None = None,
+    edited_from_id: int | None = None,
+    flag: str | None = None,
+    flag_note: str = "",
 ) -> Vote:
     """Record (or update) `rater`'s vote on `comparison`.
 
     Pairwise comparisons take `choice` (canonical positions: "a" is position 0) and an optional
-    `strength` for A/B; N-way comparisons take `ranking`. `edited_text` becomes a Response that
-    the export ranks above the chosen one. `item_ids`, when given, must be the comparison's
-    response ids in canonical order.
+    `strength` for A/B (required there when the project says so); N-way comparisons take
+    `ranking`. `edited_text` becomes a Response that the export ranks above the chosen one;
+    `edited_from_id` names the response it was edited from (by default the preferred one: the
+    rater may have edited B and then chosen A). `item_ids`, when given, must be the comparison's
+    response ids in canonical order. `flag` (None: leave as it is) and `flag_note` mark the
+    rater's assignment for reviewers without skipping it.
     """
     if item_ids is None:  # callers on a hot path pass the canonical order they already read
         item_ids = list(comparison.items.order_by("position").values_list("response_id", flat=True))
@@ -104,6 +115,17 @@ def vote_submit(
         )
     if len(item_ids) == 2 and choice not in Choice.values:
         raise ValidationError(f"choice must be one of {Choice.values}", field="choice")
+    if (
+        strength is None
+        and choice in (Choice.A, Choice.B)
+        and len(item_ids) == 2
+        and comparison.project.strength_required
+    ):
+        raise ValidationError("say how much better: slightly, clearly or much", field="strength")
+    if edited_from_id is not None and edited_from_id not in item_ids:
+        raise ValidationError("the edit must start from one of the responses", field="edit_source")
+    if flag and flag not in Flag.values:
+        raise ValidationError(f"flag must be one of {Flag.values}", field="flag")
     if strength is not None:
         if choice not in (Choice.A, Choice.B):
             raise ValidationError("strength goes with an A or B choice", field="strength")
@@ -122,9 +144,8 @@ def vote_submit(
     with transaction.atomic():
         edited = None
         if edited_text is not None and edited_text.strip():
-            edited = _edited_response(
-                comparison, rater, edited_text, _preferred_response_id(choice, tiers, item_ids)
-            )
+            source = edited_from_id or _preferred_response_id(choice, tiers, item_ids)
+            edited = _edited_response(comparison, rater, edited_text, source)
         vote, created = Vote.objects.update_or_create(
             comparison=comparison,
             rater=rater,
@@ -143,9 +164,10 @@ def vote_submit(
         )
         if created:
             Comparison.objects.filter(pk=comparison.pk).update(vote_count=F("vote_count") + 1)
-        Assignment.objects.filter(comparison=comparison, rater=rater).update(
-            status=AssignmentStatus.DONE, completed_at=timezone.now()
-        )
+        settled = {"status": AssignmentStatus.DONE, "completed_at": timezone.now()}
+        if flag is not None:
+            settled.update(flag=flag, flag_note=flag_note[:500])
+        Assignment.objects.filter(comparison=comparison, rater=rater).update(**settled)
     return vote
 
 
@@ -236,3 +258,51 @@ def vote_delete(*, vote: Vote) -> bool:
             status=AssignmentStatus.ASSIGNED, completed_at=None, assigned_at=timezone.now()
         )
     return True
+
+
+@dataclass
+class Undone:
+    """What an undo gave back: the item, and the vote as it was (not stored any more) or the
+    skip's reason and flag, so the page can show the rater what they had entered."""
+
+    assignment: Assignment
+    vote: Vote | None = None
+    skip_reason: str = ""
+    flag: str = ""
+
+
+def last_action_undo(*, project: Project, rater: Rater) -> Undone | None:
+    """Take back the rater's last action in `project`, a vote or a skip, whichever came last.
+
+    The assignment's `completed_at` is set by both (and again by an updated vote), so the latest
+    one is the last action. None when there is nothing to undo.
+    """
+    last = (
+        Assignment.objects.filter(
+            rater=rater,
+            project=project,
+            status__in=[AssignmentStatus.DONE, AssignmentStatus.SKIPPED],
+            completed_at__isnull=False,
+        )
+        .select_related("comparison__prompt")
+        .order_by("-completed_at", "-id")
+        .first()
+    )
+    if last is None:
+        return None
+    if last.status == AssignmentStatus.SKIPPED:
+        reason, flag = last.skip_reason, last.flag
+        return Undone(assignment=assignment_unskip(assignment=last), skip_reason=reason, flag=flag)
+    vote = (
+        Vote.objects.filter(comparison_id=last.comparison_id, rater=rater)
+        .select_related("edited_response")
+        .first()
+    )
+    if vote is not None:
+        vote_delete(vote=vote)
+    else:  # a finished assignment without its vote: reopen it all the same
+        Assignment.objects.filter(pk=last.pk).update(
+            status=AssignmentStatus.ASSIGNED, completed_at=None, assigned_at=timezone.now()
+        )
+    last.refresh_from_db()
+    return Undone(assignment=last, vote=vote)

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
-
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.html import escape
-from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
@@ -16,15 +12,17 @@ from annotate.errors import ValidationError
 from annotate.forms import SkipForm, VoteForm
 from annotate.membership import project_for_member
 from annotate.models import Assignment, AssignmentStatus, ComparisonItem, Membership, Response
-from annotate.progress import history_for, last_vote, previous_assignment, progress_for
+from annotate.progress import history_for, previous_assignment, progress_for
+from annotate.rendering import word_diff_html
 from annotate.services.queue import (
     assignment_for_vote,
     assignment_next,
     assignment_prefetch,
     assignment_skip,
+    assignment_unskip,
 )
 from annotate.services.raters import rater_for_user
-from annotate.services.votes import vote_delete, vote_submit
+from annotate.services.votes import last_action_undo, vote_submit
 from annotate.views.panel import panel_for, shown_order
 
 PANEL = "annotate/compare.html#panel"
@@ -40,18 +38,29 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def _render(
-    request, project, rater, assignment, *, status=200, error="", event=None, previous=None
+    request,
+    project,
+    rater,
+    assignment,
+    *,
+    status=200,
+    error="",
+    event=None,
+    previous=None,
+    undone=None,
 ):
     if previous is None or (assignment is not None and previous.pk == assignment.pk):
         previous = previous_assignment(
             project=project, rater=rater, before_id=assignment.pk if assignment else None
         )
-    context = {
-        "project": project,
-        "error": error,
-        "panel": panel_for(project=project, assignment=assignment) if assignment else None,
-        "previous": previous,
-    }
+    panel = None
+    if assignment is not None:
+        panel = panel_for(
+            project=project, assignment=assignment, undone=undone.vote if undone else None
+        )
+        if undone is not None:
+            panel.skip_reason, panel.flag = undone.skip_reason, undone.flag or panel.flag
+    context = {"project": project, "error": error, "panel": panel, "previous": previous}
     template = PANEL if request.htmx else "annotate/compare.html"
     response = render(request, template, context, status=status)
     if event:
@@ -128,7 +137,8 @@ def vote(request: HttpRequest, slug: str, comparison_id: int) -> HttpResponse:
     )
     try:
         if not form.is_valid():
-            raise ValidationError(_form_errors(form))
+            name, errors = next(iter(form.errors.items()))
+            raise ValidationError(" ".join(errors), field=name)
         assignment_for_vote(assignment=assignment)
         vote_submit(
             comparison=assignment.comparison,
@@ -142,9 +152,14 @@ def vote(request: HttpRequest, slug: str, comparison_id: int) -> HttpResponse:
             time_spent_ms=form.cleaned_data["time_spent_ms"],
             display_order=shown,
             item_ids=canonical,
+            edited_from_id=form.cleaned_data["edit_source"]
+            if form.cleaned_data["edited_text"]
+            else None,
+            flag=form.cleaned_data["flag"] if "flag" in request.POST else None,
+            flag_note=form.cleaned_data["flag_note"],
         )
     except ValidationError as exc:
-        return _render(request, project, rater, assignment, status=422, error=str(exc))
+        return _render(request, project, rater, assignment, status=422, error=_for_raters(exc))
     if not request.htmx:
         return redirect("annotate:compare", slug=project.slug)
     nxt = assignment_next(project=project, rater=rater)
@@ -152,8 +167,18 @@ def vote(request: HttpRequest, slug: str, comparison_id: int) -> HttpResponse:
     return _render(request, project, rater, nxt, event="ps:voted", previous=assignment)
 
 
-def _form_errors(form) -> str:
-    return "; ".join(f"{name}: {' '.join(errs)}" for name, errs in form.errors.items())
+# What a refused vote means to the person at the keyboard; the API keeps the exact messages.
+RATER_MESSAGES = {
+    "choice": "Choose first: A better (1), B better (2), Tie (3) or Both bad (4).",
+    "strength": "Say how much better: slightly (z), clearly (x) or much (c).",
+    "ranking": "The ranking was not read right: put every response in order, then submit again.",
+}
+
+
+def _for_raters(exc: ValidationError) -> str:
+    if exc.field == "strength" and "goes with" in exc.message:
+        return "How much better only goes with A better or B better: clear it or choose A or B."
+    return RATER_MESSAGES.get(exc.field or "", exc.message[:1].upper() + exc.message[1:])
 
 
 @login_required
@@ -184,21 +209,44 @@ def skip(request: HttpRequest, slug: str, comparison_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def undo(request: HttpRequest, slug: str) -> HttpResponse:
-    """Take back the last vote: it is deleted and its item comes back to be judged again."""
+    """Take back the last action, a vote or a skip: its item comes back to be judged again,
+    with what the rater had entered (choice, ratings, rationale, edit) in the form."""
     project, _ = project_for_member(user=request.user, slug=slug)
     rater = rater_for_user(user=request.user)
-    last = last_vote(project=project, rater=rater)
-    if last is None:
+    try:
+        undone = last_action_undo(project=project, rater=rater)
+    except ValidationError as exc:
+        nxt = assignment_next(project=project, rater=rater)
+        return _render(request, project, rater, nxt, status=409, error=_for_raters(exc))
+    if undone is None:
         nxt = assignment_next(project=project, rater=rater)
         return _render(request, project, rater, nxt, status=409, error="Nothing to undo.")
-    comparison_id = last.comparison_id
-    vote_delete(vote=last)
-    assignment = Assignment.objects.select_related("comparison__prompt").get(
-        rater=rater, comparison_id=comparison_id
-    )
+    assignment = undone.assignment
     if not request.htmx:
-        return redirect("annotate:item", slug=project.slug, comparison_id=comparison_id)
-    return _render(request, project, rater, assignment, event="ps:voted")
+        return redirect("annotate:item", slug=project.slug, comparison_id=assignment.comparison_id)
+    return _render(request, project, rater, assignment, event="ps:voted", undone=undone)
+
+
+@login_required
+@require_POST
+def reopen(request: HttpRequest, slug: str, comparison_id: int) -> HttpResponse:
+    """Reopen an item the rater skipped, to judge it after all."""
+    project, _ = project_for_member(user=request.user, slug=slug)
+    rater = rater_for_user(user=request.user)
+    assignment = get_object_or_404(
+        Assignment,
+        rater=rater,
+        comparison_id=comparison_id,
+        project=project,
+        status=AssignmentStatus.SKIPPED,
+    )
+    try:
+        assignment_unskip(assignment=assignment)
+    except ValidationError as exc:
+        items = history_for(project=project, rater=rater)
+        context = {"project": project, "items": items, "error": _for_raters(exc)}
+        return render(request, "annotate/history.html", context, status=409)
+    return redirect("annotate:item", slug=project.slug, comparison_id=comparison_id)
 
 
 @login_required
@@ -234,16 +282,3 @@ def diff(request: HttpRequest, slug: str) -> HttpResponse:
         return HttpResponse('<span class="hint">Choose the better response first.</span>')
     original = get_object_or_404(mine, pk=source_id)
     return HttpResponse(word_diff_html(original.text, request.POST.get("edited_text", "")))
-
-
-def word_diff_html(before: str, after: str) -> str:
-    a, b = before.split(" "), after.split(" ")
-    parts: list[str] = []
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
-        if op in ("delete", "replace"):
-            parts.append(f"<del>{escape(' '.join(a[i1:i2]))}</del>")
-        if op in ("insert", "replace"):
-            parts.append(f"<ins>{escape(' '.join(b[j1:j2]))}</ins>")
-        if op == "equal":
-            parts.append(escape(" ".join(a[i1:i2])))
-    return mark_safe(" ".join(parts))  # noqa: S308 - every piece is escaped above

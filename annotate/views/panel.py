@@ -8,10 +8,12 @@ from annotate.models import (
     Assignment,
     AssignmentStatus,
     ComparisonItem,
+    Flag,
     Project,
     Response,
     Vote,
 )
+from annotate.rendering import word_diff_html
 
 LABELS = "ABCDEFGHIJ"
 
@@ -31,8 +33,14 @@ class Panel:
     shown: list[ShownResponse]
     canonical: list[int]
     vote: Vote | None
+    # What the form starts with: the stored vote, or one just undone (no longer stored).
+    prefill: Vote | None = None
     choice_shown: str = ""
     ranking_shown: list[list[str]] | None = None
+    edit_diff: str = ""
+    skip_reason: str = ""
+    flag: str = ""
+    flag_note: str = ""
 
     @property
     def is_pairwise(self) -> bool:
@@ -46,8 +54,24 @@ class Panel:
     def display_order(self) -> list[int]:
         return [s.response.pk for s in self.shown]
 
+    @property
+    def flag_choices(self) -> list[tuple[str, str]]:
+        return list(Flag.choices)
 
-def panel_for(*, project: Project, assignment: Assignment) -> Panel:
+    @property
+    def strength_required(self) -> bool:
+        return self.is_pairwise and self.project.strength_required
+
+    @property
+    def edit_label(self) -> str:
+        """The label of the response the prefilled edit started from ("" when none)."""
+        edited = self.prefill.edited_response if self.prefill else None
+        source = edited.edited_from_id if edited else None
+        return next((s.label for s in self.shown if s.response.pk == source), "")
+
+
+def panel_for(*, project: Project, assignment: Assignment, undone: Vote | None = None) -> Panel:
+    """The panel of `assignment`; `undone`, a vote just taken back, refills the form."""
     # One query for the items, their responses, the comparison and its prompt.
     items = list(
         ComparisonItem.objects.filter(comparison_id=assignment.comparison_id)
@@ -64,7 +88,8 @@ def panel_for(*, project: Project, assignment: Assignment) -> Panel:
         vote = Vote.objects.filter(
             comparison_id=assignment.comparison_id, rater_id=assignment.rater_id
         ).first()
-    ratings = (vote.ratings if vote else {}) or {}
+    prefill = vote or undone
+    ratings = (prefill.ratings if prefill else {}) or {}
     shown = [
         ShownResponse(label=LABELS[n], response=by_id[rid], ratings=ratings.get(str(rid), {}))
         for n, rid in enumerate(order)
@@ -76,9 +101,12 @@ def panel_for(*, project: Project, assignment: Assignment) -> Panel:
         shown=shown,
         canonical=canonical,
         vote=vote,
+        prefill=prefill,
+        flag=assignment.flag,
+        flag_note=assignment.flag_note,
     )
-    if vote is not None:
-        _prefill(panel, vote, order)
+    if prefill is not None:
+        _prefill(panel, prefill, order)
     return panel
 
 
@@ -98,3 +126,9 @@ def _prefill(panel: Panel, vote: Vote, order: list[int]) -> None:
     if vote.ranking:
         label_of = {s.response.pk: s.label for s in panel.shown}
         panel.ranking_shown = [[label_of[rid] for rid in tier] for tier in vote.ranking]
+    edited = vote.edited_response
+    source = next(
+        (s.response for s in panel.shown if edited and s.response.pk == edited.edited_from_id), None
+    )
+    if source is not None:
+        panel.edit_diff = word_diff_html(source.text, edited.text)

@@ -94,7 +94,7 @@ def test_invalid_vote_is_refused_with_the_reason_and_nothing_stored(client, proj
     _current(client, project)
     response = client.post(reverse("annotate:vote", args=[project.slug, comparison.pk]), {}, **HTMX)
     assert response.status_code == 422
-    assert "choice must be one of" in response.content.decode()
+    assert "Choose first: A better (1)" in response.content.decode()
     assert not Vote.objects.exists()
 
 
@@ -221,3 +221,31 @@ def test_prefetch_claims_the_following_item_without_touching_the_current_one(
     assert f'data-comparison="{first.pk}"' in _current(client, project).content.decode()
     assert client.get(url, {"after": second.pk}, **HTMX).status_code == 200
     assert client.get(url, {"after": "x"}).status_code == 400
+
+
+def test_flags_show_in_the_admin_of_votes_and_assignments(client, project, annotator):
+    """A rater's flag (with or without a skip) is listed and filterable for admins."""
+    voted, skipped = make_comparison(project=project), make_comparison(project=project)
+    _current(client, project)
+    client.post(
+        reverse("annotate:vote", args=[project.slug, voted.pk]),
+        {"choice": "a", "flag": "unsafe", "flag_note": "gives medical advice"},
+        **HTMX,
+    )
+    _current(client, project)
+    client.post(
+        reverse("annotate:skip", args=[project.slug, skipped.pk]), {"flag": "broken"}, **HTMX
+    )
+    assert Assignment.objects.get(comparison=voted).status == AssignmentStatus.DONE
+    client.force_login(UserFactory(username="admin", is_staff=True, is_superuser=True))
+    votes = client.get(reverse("admin:annotate_vote_changelist") + "?flag=unsafe").content.decode()
+    assert "Unsafe content: gives medical advice" in votes
+    assert (
+        client.get(reverse("admin:annotate_vote_changelist") + "?flag=broken")
+        .context["cl"]
+        .result_count
+        == 0
+    )
+    assignments = client.get(reverse("admin:annotate_assignment_changelist") + "?flag=broken")
+    assert assignments.context["cl"].result_count == 1
+    assert "Broken responses" in assignments.content.decode()

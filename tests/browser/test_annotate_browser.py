@@ -6,6 +6,7 @@ import pytest
 
 from annotate.models import Assignment, AssignmentStatus, ComparisonItem, Role, Vote
 from tests.browser.conftest import login
+from tests.browser.workbench import panel_count, until
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory, make_comparison
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -191,8 +192,10 @@ def test_next_item_is_prefetched_and_shows_before_the_vote_returns(page):
     page.keyboard.press("Enter")
     page.wait_for_selector(f'#panel[data-comparison="{second.pk}"]', timeout=1000)
     assert released == []  # shown from the prefetch, before the server answered the vote
-    page.wait_for_function("!document.getElementById('panel-leaving')")
+    until(page, lambda: Vote.objects.filter(comparison=first).exists())
     assert Vote.objects.get(comparison=first).rater.user == user
+    page.wait_for_function("document.body.dataset.pendingActions === '0'")
+    assert panel_count(page) == 1
     assert page.get_attribute("#panel", "data-comparison") == str(second.pk)
 
 
@@ -206,6 +209,6 @@ def test_a_refused_vote_shows_its_error_on_the_same_item(page):
     page.goto(f"/p/{project.slug}/")
     page.keyboard.press("Enter")  # no choice made
     page.wait_for_selector("#panel .error")
-    assert "choice must be one of" in page.inner_text("#panel .error")
+    assert "Choose first: A better (1)" in page.inner_text("#panel .error")
     assert page.get_attribute("#panel", "data-comparison") == str(first.pk)
     assert not Vote.objects.exists()
