@@ -17,7 +17,8 @@ from django.contrib import messages
 
 from annotate.errors import ValidationError
 from annotate.models import DatasetSnapshot, Project, SnapshotKind
-from annotate.services.export import ExportOptions, snapshot_export
+from annotate.services.export import ExportOptions, export_judges, snapshot_export
+from annotate.services.export.gate import judge_notes
 from judges.models import Judge, JudgeKind
 from training.admin_common import form_page, policies, report
 from training.models import ONLINE_KINDS, PROMPT_KINDS, Method, ModelKind, ModelVersion, RunKind
@@ -197,6 +198,7 @@ def _training_action(kind: str, description: str, name: str):
         if form.is_bound and form.is_valid():
             runs = _start_runs(modeladmin, request, queryset, form, kind, on_projects)
             return report(modeladmin, request, runs, f"{RunKind(kind).label} run(s)")
+        _warn_judge_votes_ahead(modeladmin, request, queryset, kind, on_projects)
         label = RunKind(kind).label
         return form_page(
             modeladmin,
@@ -212,6 +214,33 @@ def _training_action(kind: str, description: str, name: str):
     action.__name__ = name
     action.short_description = description
     return action
+
+
+def _warn_judge_votes_ahead(modeladmin, request, queryset, kind: str, on_projects: bool) -> None:
+    """On the form, before anything trains: whose AI-judge votes the data holds or will hold."""
+    for obj in queryset:
+        if on_projects:
+            if kind in PROMPT_KINDS:
+                continue
+            options = ExportOptions(kind=EXPORT_KIND.get(kind, SnapshotKind.PREFERENCE))
+            notes = judge_notes(record=export_judges(project=obj, options=options).record)
+            prefix = f"{obj}: the export made for this run will hold these AI-judge votes"
+        else:
+            notes = _snapshot_judge_notes(obj)
+            prefix = f"Snapshot '{obj.name}'"
+        for note in notes:
+            modeladmin.message_user(request, f"{prefix}: {note}", messages.WARNING)
+
+
+def _snapshot_judge_notes(snapshot: DatasetSnapshot) -> list[str]:
+    filters = snapshot.filters or {}
+    pre_gate = "judge_votes" in filters and "judge_admission" not in filters
+    if pre_gate and filters["judge_votes"] != "exclude":
+        return [
+            "exported before the judge admission gate: AI-judge votes in it, if any, counted "
+            "whatever the judge's agreement with people."
+        ]
+    return judge_notes(record=filters.get("judge_gate", {}), counts=snapshot.counts)
 
 
 def _start_runs(modeladmin, request, queryset, form: TrainingForm, kind: str, on_projects: bool):
@@ -258,12 +287,17 @@ def _snapshot_for(modeladmin, request, project: Project, data: dict, kind: str):
         return None
     options = ExportOptions(kind=EXPORT_KIND.get(kind, SnapshotKind.PREFERENCE))
     try:
-        return snapshot_export(project=project, options=options, user=request.user)
+        snapshot = snapshot_export(project=project, options=options, user=request.user)
     except ValidationError as exc:
         modeladmin.message_user(
             request, f"{project}: nothing to train on: {exc.message}", messages.WARNING
         )
         return None
+    for note in _snapshot_judge_notes(snapshot):
+        modeladmin.message_user(
+            request, f"{project}: exported snapshot '{snapshot.name}': {note}", messages.WARNING
+        )
+    return snapshot
 
 
 train_reward_model = _training_action(

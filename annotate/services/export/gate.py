@@ -42,3 +42,42 @@ def judge_scope_for(
     if admission == "any":
         return JudgeScope(None, {"admission": "any", "provider": None, "judges": []})
     return JudgeScope({}, {"admission": admission, "provider": None, "judges": []})
+
+
+def judge_notes(*, record: dict, counts: dict | None = None) -> list[str]:
+    """What a snapshot's judge_gate record (and its counts) says about AI-judge votes, one
+    line per judge, for the pages and commands that train on an export. Empty when the export
+    did not count judge votes or no judge voted."""
+    counts = counts or {}
+    notes = []
+    for project in record.get("projects", []):
+        for judge in project.get("judges", []):
+            notes.append(_judge_note(judge, project))
+    left_out = counts.get("dropped_judge_votes_not_admitted", 0)
+    used = counts.get("judge_votes_admitted", 0)
+    if notes and counts:
+        notes.append(f"AI-judge votes: {used} included, {left_out} left out by the admission gate.")
+    return notes
+
+
+def _judge_note(judge: dict, project: dict) -> str:
+    numbers = (
+        f"accuracy against the human majority {_percent(judge.get('accuracy'))} on "
+        f"{judge.get('n', 0)} comparisons (gate: {_percent(project.get('min_agreement'))} on "
+        f"{project.get('min_comparisons')}), position consistency "
+        f"{_percent(judge.get('position_consistency'))}, prefers the longer response "
+        f"{_percent(judge.get('length_bias'))}"
+    )
+    name = f"AI judge {judge.get('judge')!r} ({project.get('project')})"
+    if judge.get("included") and judge.get("admitted"):
+        return f"{name}: votes included, admitted: {numbers}."
+    if judge.get("included"):
+        how = judge.get("included_by", "by hand")
+        return (
+            f"{name}: votes INCLUDED although not admitted ({how}; {judge['reason']}): {numbers}."
+        )
+    return f"{name}: votes left out, not admitted ({judge.get('reason')}): {numbers}."
+
+
+def _percent(value) -> str:
+    return "n/a" if value is None else f"{value:.1%}"

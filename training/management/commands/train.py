@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from annotate.errors import ValidationError
 from annotate.models import DatasetSnapshot, Project, SnapshotKind
 from annotate.services.export import ExportOptions, snapshot_export
+from annotate.services.export.gate import judge_notes
 from training.models import PROMPT_KINDS, JobStatus, Method, ModelVersion, RunKind, TrainingRun
 from training.services.runs import run_create, run_execute
 
@@ -134,6 +135,9 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError(f"{project}: nothing to train on: {exc.message}") from exc
         self.stdout.write(f"Exported snapshot {snapshot.pk}: {snapshot}")
+        gate = snapshot.filters.get("judge_gate", {})
+        for note in judge_notes(record=gate, counts=snapshot.counts):
+            self.stderr.write(f"Warning: {note}")
         return snapshot
 
     def _foreground(self, run: TrainingRun) -> None:
