@@ -322,6 +322,8 @@ class ProjectJudgingForm(forms.ModelForm):
             "gold_size",
             "agreement_threshold",
             "audit_rate",
+            "judge_min_agreement",
+            "judge_min_comparisons",
         ]
 
     def clean(self) -> dict:
@@ -371,6 +373,8 @@ class ProjectJudgingAdmin(admin.ModelAdmin):
             gold_size=data["gold_size"],
             agreement_threshold=data["agreement_threshold"],
             audit_rate=data["audit_rate"],
+            judge_min_agreement=data["judge_min_agreement"],
+            judge_min_comparisons=data["judge_min_comparisons"],
         )
         obj.pk = saved.pk
 

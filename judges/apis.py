@@ -32,6 +32,7 @@ from judges.models import (
     JudgingMode,
 )
 from judges.selectors import agreement_report, project_judging_for, route_counts
+from judges.services.gate import judge_admissions
 from judges.services.judges import judge_create, judge_delete, judge_update
 from judges.services.routing import project_judging_set
 from judges.services.runs import judge_run_cancel, judge_run_create, judge_run_resume
@@ -299,6 +300,8 @@ class JudgingApi(Api):
         gold_size = serializers.IntegerField(min_value=1, required=False)
         agreement_threshold = serializers.FloatField(min_value=0, max_value=1, required=False)
         audit_rate = serializers.FloatField(min_value=0, max_value=1, required=False)
+        judge_min_agreement = serializers.FloatField(min_value=0, max_value=1, required=False)
+        judge_min_comparisons = serializers.IntegerField(min_value=0, required=False)
 
         class Meta:
             ref_name = "ProjectJudgingInput"
@@ -311,6 +314,13 @@ class JudgingApi(Api):
         gold_size = serializers.IntegerField()
         agreement_threshold = serializers.FloatField()
         audit_rate = serializers.FloatField()
+        judge_min_agreement = serializers.FloatField()
+        judge_min_comparisons = serializers.IntegerField()
+        admission = serializers.ListField(
+            child=serializers.DictField(),
+            help_text="The admission gate: each judge that voted, admitted or not, with its "
+            "accuracy, comparisons, position consistency and length bias.",
+        )
         calibration = serializers.DictField()
         calibrated_at = serializers.DateTimeField(allow_null=True)
         routes = serializers.DictField(help_text="{decision: {reason: count}}")
@@ -328,6 +338,8 @@ class JudgingApi(Api):
             "gold_size": 20,
             "agreement_threshold": 0.8,
             "audit_rate": 0.1,
+            "judge_min_agreement": 0.7,
+            "judge_min_comparisons": 20,
             "calibration": {},
             "calibrated_at": None,
         }
@@ -339,10 +351,13 @@ class JudgingApi(Api):
                 gold_size=judging.gold_size,
                 agreement_threshold=judging.agreement_threshold,
                 audit_rate=judging.audit_rate,
+                judge_min_agreement=judging.judge_min_agreement,
+                judge_min_comparisons=judging.judge_min_comparisons,
                 calibration=judging.calibration,
                 calibrated_at=judging.calibrated_at,
             )
         base["routes"] = route_counts(project=project)
+        base["admission"] = [asdict(a) for a in judge_admissions(project=project)[1]]
         return self.OutputSerializer(base).data
 
     @extend_schema(responses=OutputSerializer)

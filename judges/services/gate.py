@@ -68,7 +68,10 @@ class Admission:
 
 
 def _passes(score: Score, thresholds: Thresholds) -> str | None:
-    """None when `score` passes, else why not."""
+    """None when `score` passes, else why not. A minimum of 0 comparisons asks for no
+    evidence: a judge with none passes (an explicit choice to trust it unmeasured)."""
+    if thresholds.min_comparisons == 0 and score.n == 0:
+        return None
     if score.n < thresholds.min_comparisons:
         return (
             f"{score.n} comparisons with a human majority, fewer than {thresholds.min_comparisons}"
@@ -80,8 +83,14 @@ def _passes(score: Score, thresholds: Thresholds) -> str | None:
 
 def _admission(judge: Judge, row: JudgeAgreement | None, thresholds: Thresholds) -> Admission:
     if row is None:
+        trusted = thresholds.min_comparisons == 0
         return Admission(
-            judge.pk, judge.rater_id, judge.rater.name, judge.version, False, "not measured"
+            judge.pk,
+            judge.rater_id,
+            judge.rater.name,
+            judge.version,
+            trusted,
+            "passes: no comparisons required" if trusted else "not measured",
         )
     reasons = []
     overall = _passes(row.overall, thresholds)

@@ -16,6 +16,10 @@ assignments are never touched. The judge's own vote never takes a slot.
   whose people split evenly would block calibration for good (the queue gives it `overlap`
   raters, no more): it gets one more rater slot (annotate.services.tiebreak) each time it is
   full and still split, and a reviewer's verdict on it counts as its human label.
+
+judge_only and prelabel trust the judge without a gold sample, so they settle nothing until the
+judge passes the project's admission gate (judges.services.gate): until then its comparisons go
+to people with the reason "not admitted". Calibrate mode is its own gate (the gold sample).
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ from judges.models import (
     RouteReason,
 )
 from judges.selectors import Score, human_verdicts, judge_labels
+from judges.services.gate import judge_admitted
+
+_GATED = (JudgingMode.JUDGE_ONLY, JudgingMode.PRELABEL)
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,8 @@ def project_judging_set(
     gold_size: int | None = None,
     agreement_threshold: float | None = None,
     audit_rate: float | None = None,
+    judge_min_agreement: float | None = None,
+    judge_min_comparisons: int | None = None,
     apply: bool = True,
 ) -> ProjectJudging:
     """Set the project's RLAIF mode (and thresholds), then route its comparisons accordingly."""
@@ -93,9 +102,12 @@ def project_judging_set(
         ("confidence_threshold", confidence_threshold),
         ("agreement_threshold", agreement_threshold),
         ("audit_rate", audit_rate),
+        ("judge_min_agreement", judge_min_agreement),
     ):
         if value is not None and not 0.0 <= value <= 1.0:
             raise ValidationError("must be between 0 and 1", field=name)
+    if judge_min_comparisons is not None and judge_min_comparisons < 0:
+        raise ValidationError("must be 0 or more", field="judge_min_comparisons")
     judging, _ = ProjectJudging.objects.get_or_create(project=project)
     changed_gold = gold_size is not None and gold_size != judging.gold_size
     judging.mode, judging.judge = mode, judge
@@ -104,6 +116,8 @@ def project_judging_set(
         ("gold_size", gold_size),
         ("agreement_threshold", agreement_threshold),
         ("audit_rate", audit_rate),
+        ("judge_min_agreement", judge_min_agreement),
+        ("judge_min_comparisons", judge_min_comparisons),
     ):
         if value is not None:
             setattr(judging, name, value)
@@ -153,7 +167,13 @@ def calibration_measure(*, judging: ProjectJudging, gold: list[int]) -> dict:
     }
 
 
-def _decide(judging: ProjectJudging | None, cid: int, verdict: dict | None, gold: set[int]):
+def _decide(
+    judging: ProjectJudging | None,
+    cid: int,
+    verdict: dict | None,
+    gold: set[int],
+    admitted: bool = True,
+):
     mode = judging.mode if judging else JudgingMode.HUMANS
     confidence = verdict.get("confidence") if verdict else None
     human = lambda reason: Route(RouteDecision.HUMAN, reason, confidence)  # noqa: E731
@@ -168,6 +188,8 @@ def _decide(judging: ProjectJudging | None, cid: int, verdict: dict | None, gold
             return human(RouteReason.AUDIT)
     if verdict is None:
         return human(RouteReason.AWAITING_JUDGE)
+    if mode in (JudgingMode.JUDGE_ONLY, JudgingMode.PRELABEL) and not admitted:
+        return human(RouteReason.NOT_ADMITTED)
     if mode == JudgingMode.JUDGE_ONLY:
         return Route(RouteDecision.JUDGE, RouteReason.JUDGE_ONLY, confidence)
     if mode == JudgingMode.CALIBRATE:
@@ -201,12 +223,15 @@ def routing_apply(*, project: Project) -> Counter:
         else {}
     )
     judge_id = judging.judge_id if judging else None
+    admitted = True
+    if judging is not None and judging.judge_id and judging.mode in _GATED:
+        admitted = judge_admitted(project=project, judge=judging.judge).admitted
     existing = {r.comparison_id: r for r in ComparisonRoute.objects.filter(project=project)}
     gold_set = set(gold)
     counts: Counter = Counter()
     settle, release, create, update = [], defaultdict(list), [], []
     for cid in Comparison.objects.filter(project=project).values_list("pk", flat=True):
-        route = _decide(judging, cid, verdicts.get(cid), gold_set)
+        route = _decide(judging, cid, verdicts.get(cid), gold_set, admitted)
         counts[route.decision] += 1
         current = existing.get(cid)
         if current is None:

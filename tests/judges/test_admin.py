@@ -127,6 +127,8 @@ def test_setting_an_rlaif_mode_in_the_admin_routes_the_project(admin_client):
             "gold_size": "20",
             "agreement_threshold": "0.8",
             "audit_rate": "0.1",
+            "judge_min_agreement": "0.7",
+            "judge_min_comparisons": "0",  # trust it unmeasured: this test is about routing
         },
     )
     assert response.status_code == 302, response.content.decode()[-2000:]
@@ -143,6 +145,8 @@ def test_setting_an_rlaif_mode_in_the_admin_routes_the_project(admin_client):
             "gold_size": "20",
             "agreement_threshold": "0.8",
             "audit_rate": "0.1",
+            "judge_min_agreement": "0.7",
+            "judge_min_comparisons": "20",
         },
     ).content.decode()
     assert "needs a judge" in missing and "less than or equal to 1.0" in missing

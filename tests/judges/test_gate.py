@@ -124,3 +124,22 @@ def test_a_judge_must_pass_on_every_criterion_people_rated():
     assert admission.accuracy == 1.0 and not admission.admitted
     assert admission.criteria["safety"] == {"n": 25, "accuracy": 0.0, "passed": False}
     assert admission.reason == "safety: accuracy 0.0% below 70%"
+
+
+def test_prelabel_settles_nothing_until_the_judge_is_admitted(planted):
+    """RLAIF routing goes through the gate too: "coin" (50%) settles nothing, "good" (95%)
+    settles its confident verdicts."""
+    from judges.models import JudgingMode, RouteDecision, RouteReason
+    from judges.services.routing import project_judging_set
+
+    project, good, coin = planted
+    Vote.objects.filter(rater__kind="judge").update(
+        metadata={"position_consistent": True, "confidence": 0.9}
+    )
+    project_judging_set(project=project, mode=JudgingMode.PRELABEL, judge=coin)
+    routes = set(project.comparison_routes.values_list("decision", "reason"))
+    assert routes == {(RouteDecision.HUMAN, RouteReason.NOT_ADMITTED)}
+
+    project_judging_set(project=project, mode=JudgingMode.PRELABEL, judge=good)
+    routes = set(project.comparison_routes.values_list("decision", "reason"))
+    assert routes == {(RouteDecision.JUDGE, RouteReason.CONFIDENT)}

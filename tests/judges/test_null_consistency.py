@@ -44,7 +44,11 @@ def test_prelabel_settles_confident_verdicts_of_an_order_free_judge() -> None:
     project, judge, comparisons = _order_free_judge_votes()
 
     judging = project_judging_set(
-        project=project, mode=JudgingMode.PRELABEL, judge=judge, confidence_threshold=0.75
+        project=project,
+        mode=JudgingMode.PRELABEL,
+        judge=judge,
+        confidence_threshold=0.75,
+        judge_min_comparisons=0,  # no humans here: the admission gate is not the point
     )
 
     routes = {r.comparison_id: (r.decision, r.reason) for r in project.comparison_routes.all()}

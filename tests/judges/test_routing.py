@@ -73,7 +73,11 @@ def labelled(fake_openai):
 def test_prelabel_sends_exactly_the_inconsistent_and_low_confidence_pairs_to_humans(labelled):
     project, cs, judge = labelled
     project_judging_set(
-        project=project, mode=JudgingMode.PRELABEL, judge=judge, confidence_threshold=0.75
+        project=project,
+        mode=JudgingMode.PRELABEL,
+        judge=judge,
+        confidence_threshold=0.75,
+        judge_min_comparisons=0,  # routing, not admission (tests/judges/test_gate.py)
     )
     run = judge_run_create(judge=judge, project=project, enqueue=False)
 
@@ -91,7 +95,9 @@ def test_prelabel_sends_exactly_the_inconsistent_and_low_confidence_pairs_to_hum
 
 def test_back_to_humans_only_returns_every_settled_comparison_to_the_queue(labelled):
     project, cs, judge = labelled
-    project_judging_set(project=project, mode=JudgingMode.JUDGE_ONLY, judge=judge)
+    project_judging_set(
+        project=project, mode=JudgingMode.JUDGE_ONLY, judge=judge, judge_min_comparisons=0
+    )
     judge_run_execute(run_id=judge_run_create(judge=judge, project=project, enqueue=False).pk)
     assert _drain(project, "early") == []  # judge only: nothing left for people
 
@@ -117,7 +123,9 @@ def test_a_comparison_the_judge_could_not_judge_stays_with_humans(fake_openai):
     hard = make_comparison(project=project)
     _tag(hard, 0, "HARD")
     judge = make_openai_judge(fake_openai.base_url, max_parse_retries=0)
-    project_judging_set(project=project, mode=JudgingMode.PRELABEL, judge=judge)
+    project_judging_set(
+        project=project, mode=JudgingMode.PRELABEL, judge=judge, judge_min_comparisons=0
+    )
 
     judge_run_execute(run_id=judge_run_create(judge=judge, project=project, enqueue=False).pk)
 
