@@ -18,6 +18,7 @@ from judges.selectors import (
     project_judging_for,
     route_counts,
 )
+from judges.services.gate import judge_admissions
 
 
 def pct(value: float | None) -> str:
@@ -93,10 +94,31 @@ def agreement_report_view(request, project_id: int) -> TemplateResponse:
         "pairwise_agreement": pct(humans.pairwise_agreement),
         "criteria": [c for c in criteria if c["rows"]],
         "judging": project_judging_for(project=project),
+        "gate": _gate(project),
         "routes": route_counts(project=project),
         "runs": judge_run_list(project=project)[:10],
     }
     return TemplateResponse(request, "judges/admin/agreement.html", context)
+
+
+def _gate(project: Project) -> dict:
+    thresholds, admissions = judge_admissions(project=project)
+    return {
+        "min_agreement_pct": pct(thresholds.min_agreement),
+        "min_comparisons": thresholds.min_comparisons,
+        "rows": [
+            {
+                "judge": a.judge,
+                "admitted": a.admitted,
+                "reason": a.reason,
+                "accuracy_pct": pct(a.accuracy),
+                "n": a.n,
+                "consistency_pct": pct(a.position_consistency),
+                "length_pct": pct(a.length_bias),
+            }
+            for a in admissions
+        ],
+    }
 
 
 def agreement_index(request) -> TemplateResponse:

@@ -143,3 +143,15 @@ def test_prelabel_settles_nothing_until_the_judge_is_admitted(planted):
     project_judging_set(project=project, mode=JudgingMode.PRELABEL, judge=good)
     routes = set(project.comparison_routes.values_list("decision", "reason"))
     assert routes == {(RouteDecision.JUDGE, RouteReason.CONFIDENT)}
+
+
+def test_the_agreement_report_shows_the_gate_beside_the_numbers(planted, admin_client):
+    from django.urls import reverse
+
+    project, _, _ = planted
+    page = admin_client.get(reverse("admin:judges_agreement", args=[project.pk])).content.decode()
+    page = " ".join(page.split())
+    gate = page[page.index('id="admission-gate"') :]
+    assert "<td>good</td><td>yes</td><td>passes</td> <td>95.0%</td><td>40</td>" in gate
+    assert "<td>coin</td><td>no</td><td>accuracy 50.0% below 70%</td> <td>50.0%</td>" in gate
+    assert "reaches 70.0% on at least 20 comparisons" in page
