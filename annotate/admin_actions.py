@@ -15,10 +15,12 @@ from django.utils.html import format_html, format_html_join
 from annotate.errors import ValidationError
 from annotate.models import RaterKind, SnapshotFormat, SnapshotKind
 from annotate.services.export import ExportOptions, snapshot_export
-from annotate.services.export.options import JudgeVotes
+from annotate.services.export.options import JudgeAdmission, JudgeVotes
 
 JUDGE_FIELDS = (
     "judge_votes",
+    "judge_admission",
+    "judge_include",
     "judge_weight",
     "judge_soft_labels",
     "judge_min_confidence",
@@ -63,6 +65,20 @@ class ExportForm(forms.Form):
         initial=JudgeVotes.INCLUDE,
         label="Judge votes",
         help_text="Count AI-judge votes with the others, leave them out, or count only them.",
+    )
+    judge_admission = forms.ChoiceField(
+        required=False,
+        choices=JudgeAdmission.choices,
+        initial=JudgeAdmission.ADMITTED,
+        label="Which judges",
+        help_text="Only judges that pass the project's admission gate (agreement with the "
+        "human majority, see the agreement report), or every judge. Recorded on the snapshot.",
+    )
+    judge_include = forms.CharField(
+        required=False,
+        label="Also include judges",
+        help_text="Comma-separated judge names to count although the gate does not admit "
+        "them (recorded as included by hand).",
     )
     judge_weight = forms.FloatField(
         required=False,
@@ -139,11 +155,17 @@ class ExportForm(forms.Form):
             keep_both_bad=data["keep_both_bad"],
             include_margin=data["include_margin"],
             judge_votes=data["judge_votes"] or JudgeVotes.INCLUDE,
+            judge_admission=data.get("judge_admission") or JudgeAdmission.ADMITTED,
+            judge_include=_names(data.get("judge_include") or ""),
             judge_weight=_or(data["judge_weight"], 1.0),
             judge_soft_labels=data["judge_soft_labels"],
             judge_min_confidence=_or(data["judge_min_confidence"], 0.0),
             judge_consistent_only=data["judge_consistent_only"],
         )
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 def _or(value: float | None, default: float) -> float:

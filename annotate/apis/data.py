@@ -24,7 +24,7 @@ from annotate.apis.common import Api, ErrorSerializer, int_param, paginated
 from annotate.models import RaterKind, Role, SnapshotFormat, SnapshotKind
 from annotate.permissions import project_with_role, visible_or_404
 from annotate.services.export import snapshot_export
-from annotate.services.export.options import ExportOptions, JudgeVotes
+from annotate.services.export.options import ExportOptions, JudgeAdmission, JudgeVotes
 from annotate.services.import_ import FORMATS, ImportFileError, data_import
 
 
@@ -210,6 +210,17 @@ class ExportApi(Api):
             help_text="AI-judge votes: include, exclude, or only judge votes (on top of "
             "rater_kinds).",
         )
+        judge_admission = serializers.ChoiceField(
+            choices=JudgeAdmission.choices,
+            default=JudgeAdmission.ADMITTED,
+            help_text="admitted: only judges passing the project's admission gate count; any: "
+            "every judge. The gate's numbers are recorded in the snapshot's filters.",
+        )
+        judge_include = serializers.ListField(
+            child=serializers.CharField(),
+            default=list,
+            help_text="Judge names to count although the gate does not admit them.",
+        )
         judge_weight = serializers.FloatField(
             default=1.0,
             help_text="One judge vote's weight against one human vote (> 0) in the majority, "
@@ -254,7 +265,13 @@ class ExportApi(Api):
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
         name, save_to_disk = fields.pop("name") or None, fields.pop("save_to_disk")
-        options = ExportOptions(**{**fields, "rater_kinds": tuple(fields["rater_kinds"])})
+        options = ExportOptions(
+            **{
+                **fields,
+                "rater_kinds": tuple(fields["rater_kinds"]),
+                "judge_include": tuple(fields["judge_include"]),
+            }
+        )
         snapshot = snapshot_export(
             project=project,
             options=options,

@@ -155,3 +155,38 @@ def test_the_agreement_report_shows_the_gate_beside_the_numbers(planted, admin_c
     assert "<td>good</td><td>yes</td><td>passes</td> <td>95.0%</td><td>40</td>" in gate
     assert "<td>coin</td><td>no</td><td>accuracy 50.0% below 70%</td> <td>50.0%</td>" in gate
     assert "reaches 70.0% on at least 20 comparisons" in page
+
+
+def test_export_command_and_api_take_the_gate_options(planted):
+    import io
+
+    from django.core.management import call_command
+    from django.urls import reverse
+    from rest_framework.test import APIClient
+
+    from annotate.models import Role
+    from tests.factories import MembershipFactory
+
+    project, _, _ = planted
+    out = io.StringIO()
+    call_command("export_data", project=project.slug, no_dataset_dir=True, stdout=out)
+    printed = out.getvalue()
+    assert "judges: AI judge 'coin' (" in printed and "votes left out, not admitted" in printed
+    assert f"{N} included, {N} left out by the admission gate" in printed
+
+    out = io.StringIO()
+    call_command(
+        "export_data", project=project.slug, no_dataset_dir=True, include_judge=["coin"], stdout=out
+    )
+    assert "'coin'" in out.getvalue() and "votes INCLUDED although not admitted" in out.getvalue()
+
+    client = APIClient()
+    client.force_login(MembershipFactory(project=project, role=Role.ADMIN).user)
+    url = reverse("api:export", args=[project.pk])
+    made = client.post(url, {"save_to_disk": False, "judge_include": ["coin"]}, format="json")
+    assert made.status_code == 201, made.data
+    assert made.data["filters"]["judge_include"] == ["coin"]
+    assert made.data["counts"]["dropped_judge_votes_not_admitted"] == 0
+    default = client.post(url, {"save_to_disk": False}, format="json")
+    assert default.data["counts"]["dropped_judge_votes_not_admitted"] == N
+    assert default.data["filters"]["judge_admission"] == "admitted"

@@ -13,6 +13,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from annotate.errors import ValidationError
 from annotate.models import Project, RaterKind, SnapshotFormat, SnapshotKind
 from annotate.services.export import ExportOptions, export_rows, snapshot_export
+from annotate.services.export.gate import judge_notes
 
 
 def parse_moment(value: str, *, end_of_day: bool = False) -> datetime:
@@ -53,6 +54,19 @@ class Command(BaseCommand):
         parser.add_argument("--margin", action="store_true", help='add a float "margin" column')
         parser.add_argument(
             "--judge-votes", choices=["include", "exclude", "only"], default="include"
+        )
+        parser.add_argument(
+            "--judge-admission",
+            choices=["admitted", "any"],
+            default="admitted",
+            help="admitted: only judges passing the project's admission gate (default); any: all",
+        )
+        parser.add_argument(
+            "--include-judge",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="count this judge although the gate does not admit it (repeatable)",
         )
         parser.add_argument("--judge-weight", type=float, default=1.0, metavar="W")
         parser.add_argument("--judge-soft-labels", action="store_true")
@@ -98,6 +112,9 @@ class Command(BaseCommand):
             self.stdout.write(f"  {role}: {rel}")
         self.stdout.write(f"sha256: {snapshot.content_hash}")
         self.stdout.write("counts: " + json.dumps(snapshot.counts, sort_keys=True))
+        gate = snapshot.filters.get("judge_gate", {})
+        for note in judge_notes(record=gate, counts=snapshot.counts):
+            self.stdout.write(f"judges: {note}")
 
     def _stream(self, project: Project | None, export_options: ExportOptions) -> None:
         counts: Counter = Counter()
@@ -133,6 +150,8 @@ class Command(BaseCommand):
             keep_both_bad=options["keep_both_bad"],
             include_margin=options["margin"],
             judge_votes=options["judge_votes"],
+            judge_admission=options["judge_admission"],
+            judge_include=tuple(options["include_judge"]),
             judge_weight=options["judge_weight"],
             judge_soft_labels=options["judge_soft_labels"],
             judge_min_confidence=options["judge_min_confidence"],
