@@ -17,7 +17,7 @@ from judges.services.gate import judge_admissions
 from judges.services.judges import judge_create
 from tests.factories import ProjectFactory, UserFactory, make_comparison
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 N = 40
 

@@ -15,7 +15,7 @@ from judges.models import JudgingMode
 from judges.services.routing import gold_ids, project_judging_set, routing_apply
 from tests.factories import ProjectFactory, UserFactory, make_comparison
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 
 def _vote_in_slot(comparison: Comparison, username: str, choice: str) -> None:
