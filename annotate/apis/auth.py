@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.signals import user_logged_in
+from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.response import Response
 
 
 class TokenObtainApi(ObtainAuthToken):
@@ -12,3 +15,18 @@ class TokenObtainApi(ObtainAuthToken):
     """
 
     authentication_classes = ()
+
+    def get_serializer_context(self):
+        # The Django request, not DRF's wrapper: django-axes marks a locked-out request on it,
+        # and its middleware answers that with 429 (config.lockout) instead of this view's 400.
+        return {**super().get_serializer_context(), "request": self.request._request}
+
+    def post(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = serializer.validated_data["user"]
+        token, _ = Token.objects.get_or_create(user=user)
+        # A token is a login: the signal resets django-axes' failure count, as a page login
+        # does, and records last_login.
+        user_logged_in.send(sender=type(user), request=request._request, user=user)
+        return Response({"token": token.key})
