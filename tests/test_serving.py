@@ -155,3 +155,32 @@ def test_serve_with_production_settings_collects_and_serves_static_files(tmp_pat
         proc.terminate()
         proc.wait(timeout=30)
     assert "Stopped the web server." in log.read_text()
+
+
+@pytest.mark.parametrize(("public", "code"), [("", 401), ("1", 200)])
+def test_production_api_docs_need_a_signed_in_user_unless_published(
+    tmp_path: Path, public: str, code: int
+):
+    script = (
+        "import django; django.setup()\n"
+        "from django.core.management import call_command\n"
+        "call_command('collectstatic', interactive=False, verbosity=0)\n"
+        "from django.test import Client\n"
+        "c = Client()\n"
+        "print(c.get('/api/schema/', secure=True).status_code,"
+        " c.get('/api/docs/', secure=True).status_code)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.prod",
+        DJANGO_SECRET_KEY=GOOD_KEY,
+        PS_PUBLIC_API_DOCS=public,
+        PS_STATIC_ROOT=str(tmp_path / "static"),
+        PS_DATA_DIR=str(tmp_path / "data"),
+        ALLOWED_HOSTS="testserver",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(code), str(code if code == 200 else 401)]

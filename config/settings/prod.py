@@ -54,3 +54,11 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# The API schema and its browsable docs describe every endpoint: signed-in users only, unless
+# PS_PUBLIC_API_DOCS=1 publishes them.
+if os.environ.get("PS_PUBLIC_API_DOCS") != "1":
+    SPECTACULAR_SETTINGS = {
+        **SPECTACULAR_SETTINGS,  # noqa: F405
+        "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    }
