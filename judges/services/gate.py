@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-from annotate.models import Project, RaterKind, Vote
+from annotate.models import Project, Rater, RaterKind, Vote
 from annotate.services.export.gate import JudgeScope
 from judges.models import Judge, ProjectJudging
 from judges.selectors import JudgeAgreement, Score, agreement_report
@@ -126,10 +126,16 @@ def _admission(judge: Judge, row: JudgeAgreement | None, thresholds: Thresholds)
 def judge_admissions(*, project: Project) -> tuple[Thresholds, list[Admission]]:
     """Every judge that voted on the project, admitted or not, with its numbers."""
     thresholds = Thresholds.of(project)
-    voted = set(
-        Vote.objects.filter(comparison__project=project, rater__kind=RaterKind.JUDGE)
-        .values_list("rater_id", flat=True)
-        .distinct()
+    # Judge raters are few: seeking the votes by rater id beats joining every vote to its rater.
+    judge_raters = list(Rater.objects.filter(kind=RaterKind.JUDGE).values_list("pk", flat=True))
+    voted = (
+        set(
+            Vote.objects.filter(comparison__project=project, rater_id__in=judge_raters)
+            .values_list("rater_id", flat=True)
+            .distinct()
+        )
+        if judge_raters
+        else set()
     )
     if not voted:
         return thresholds, []

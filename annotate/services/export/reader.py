@@ -26,7 +26,7 @@ from operator import itemgetter
 from django.db import connections
 from django.db.models import Count, FilteredRelation, Q, QuerySet
 
-from annotate.models import Adjudication, Comparison, ComparisonItem, RaterKind, Vote
+from annotate.models import Adjudication, Comparison, ComparisonItem, Rater, RaterKind, Vote
 from annotate.services.export.aggregate import PromptTally, VoteFacts, aggregate_comparison
 from annotate.services.export.gate import JudgeScope
 from annotate.services.export.options import ExportOptions
@@ -93,7 +93,7 @@ def iter_prompt_tallies(
     `judges`: whose judge votes count (None: every judge's)."""
     judges = judges or JudgeScope()
     counts["comparisons"] += _comparisons(project_id).count()
-    if options.counts_judges:
+    if options.counts_judges and Rater.objects.filter(kind=RaterKind.JUDGE).exists():
         _count_judge_votes(project_id, options, judges, counts)
     for lo, hi in _prompt_ranges(project_id, chunk_size):
         finals = (
