@@ -13,7 +13,7 @@ from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from annotate.apis.common import Api, ErrorSerializer, paginated
+from annotate.apis.common import Api, ErrorSerializer, column_int_field, paginated
 from annotate.models import DatasetSnapshot, Project, Prompt
 from annotate.permissions import IsStaff, visible_or_404
 from judges.models import Judge
@@ -173,7 +173,7 @@ class RunsApi(StaffApi):
             allow_null=True,
             help_text="PPO/GRPO/RLOO: an AI judge (OpenAI-compatible endpoint) scores instead.",
         )
-        seed = serializers.IntegerField(default=0)
+        seed = column_int_field(TrainingRun, "seed", default=0)
         accelerate_config = serializers.CharField(required=False, allow_blank=True, default="")
 
         class Meta:
@@ -237,7 +237,7 @@ class GenerationsApi(StaffApi):
     class InputSerializer(serializers.Serializer):
         project = serializers.PrimaryKeyRelatedField(queryset=Project.objects.all())
         model_version = serializers.PrimaryKeyRelatedField(queryset=ModelVersion.objects.all())
-        k = serializers.IntegerField(default=2, help_text="Candidates per prompt.")
+        k = column_int_field(GenerationJob, "k", default=2, help_text="Candidates per prompt.")
         prompts = serializers.PrimaryKeyRelatedField(
             queryset=Prompt.objects.all(),
             many=True,

@@ -6,7 +6,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
-from annotate.apis.common import ErrorSerializer, paginated
+from annotate.apis.common import ErrorSerializer, int_param, paginated
 from annotate.models import Project
 from annotate.permissions import visible_or_404
 from training.apis import GenerationSerializer, StaffApi
@@ -80,12 +80,13 @@ class RoundsApi(StaffApi):
     @extend_schema(
         operation_id="training_rounds_list",
         parameters=[OpenApiParameter("project", int)],
-        responses=paginated(RoundSerializer, "Round"),
+        responses={200: paginated(RoundSerializer, "Round"), 400: ErrorSerializer},
     )
     def get(self, request):
         rounds = Round.objects.order_by("project_id", "number")
-        if request.query_params.get("project"):
-            rounds = rounds.filter(project_id=request.query_params["project"])
+        project_id = int_param(request, "project")
+        if project_id is not None:
+            rounds = rounds.filter(project_id=project_id)
         return self.paginate(rounds, RoundSerializer)
 
     @extend_schema(request=InputSerializer, responses={201: RoundSerializer, 400: ErrorSerializer})
@@ -145,10 +146,13 @@ class HeadToHeadApi(StaffApi):
     )
     def get(self, request, version_id: int):
         version = visible_or_404(ModelVersion.objects.all(), pk=version_id, what="model version")
-        opponent_id = request.query_params.get("opponent") or version.parent_id
+        opponent_id = int_param(request, "opponent") or version.parent_id
         if not opponent_id:
             return Response(
-                {"detail": "this version has no parent: give ?opponent=<model version id>"},
+                {
+                    "field": "opponent",
+                    "detail": "this version has no parent: give ?opponent=<model version id>",
+                },
                 status=status.HTTP_400_BAD_REQUEST,
             )
         opponent = visible_or_404(

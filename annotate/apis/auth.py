@@ -7,6 +7,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.response import Response
 
+from annotate.apis.common import check_storable_input
+
 
 class TokenObtainApi(ObtainAuthToken):
     """POST username and password; get {"token": ...} for `Authorization: Token <token>`.
@@ -15,6 +17,15 @@ class TokenObtainApi(ObtainAuthToken):
     """
 
     authentication_classes = ()
+
+    def initial(self, request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        check_storable_input(request)  # a lone surrogate would reach the user lookup
+
+    def get_exception_handler(self):
+        from config.api_errors import exception_handler
+
+        return exception_handler
 
     def get_serializer_context(self):
         # The Django request, not DRF's wrapper: django-axes marks a locked-out request on it,

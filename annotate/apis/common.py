@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db.models import Model, QuerySet
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError as DrfValidationError
 from rest_framework.pagination import PageNumberPagination
@@ -10,6 +11,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotate.errors import ValidationError
+from annotate.services.text_checks import field_problem
+
+# The widest id any table has (BigAutoField): a larger one can name nothing, and PostgreSQL
+# refuses it in a query ("bigint out of range") instead of finding nothing.
+MAX_ID = BaseDatabaseOperations.integer_field_ranges["BigIntegerField"][1]
 
 
 class Pagination(PageNumberPagination):
@@ -29,12 +35,37 @@ def _first_message(detail) -> tuple[str | None, str]:
     return None, str(detail)
 
 
+def check_storable_input(request) -> None:
+    """A 400 naming the field for any string of the body the database cannot store (a lone
+    surrogate, NUL) or JSON nested too deeply, before any serializer, service or error message
+    (which may echo it back and fail to encode) sees it. annotate.services.text_checks says why."""
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    data = request.data
+    if hasattr(data, "getlist"):  # form or multipart: uploaded files are read by their importer
+        data = {key: [v for v in data.getlist(key) if isinstance(v, str)][:1] for key in data}
+    found = field_problem(data if isinstance(data, dict) else {"": data})
+    if found:
+        field, problem = found
+        raise DrfValidationError({field or "non_field_errors": problem})
+
+
 class Api(APIView):
     """Base view: every 400 has the same shape, {"field": ..., "detail": ...}.
 
     Service ValidationErrors carry their field; serializer errors keep their full detail too,
-    under "errors", for clients that show every bad field at once.
+    under "errors", for clients that show every bad field at once. Anything else unexpected is
+    a JSON 500 (config.api_errors), never Django's HTML error page.
     """
+
+    def initial(self, request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        check_storable_input(request)
+
+    def get_exception_handler(self):
+        from config.api_errors import exception_handler
+
+        return exception_handler
 
     def handle_exception(self, exc):
         if isinstance(exc, ValidationError):
@@ -52,13 +83,29 @@ class Api(APIView):
 
 
 def int_param(request, name: str) -> int | None:
-    """An optional id from the query string; a non-number is a 400 naming the parameter."""
+    """An optional id from the query string; anything but a number from 1 to MAX_ID (the
+    widest id column) is a 400 naming the parameter."""
     value = request.query_params.get(name)
     if value in (None, ""):
         return None
-    if not value.isdigit():
-        raise serializers.ValidationError({name: f"must be a {name} id"})
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_ID:
+        raise serializers.ValidationError({name: f"must be a {name} id (1 to {MAX_ID})"})
     return int(value)
+
+
+def id_field(**kwargs) -> serializers.IntegerField:
+    """An object id in a request body: 1 to MAX_ID."""
+    return serializers.IntegerField(min_value=1, max_value=MAX_ID, **kwargs)
+
+
+def column_int_field(model: type[Model], name: str, **kwargs) -> serializers.IntegerField:
+    """An IntegerField bounded by the range of `model.name`'s column on every database we
+    support (PostgreSQL's: smallint, integer, bigint), narrowed further by min_value/max_value."""
+    column = model._meta.get_field(name)
+    low, high = BaseDatabaseOperations.integer_field_ranges[column.get_internal_type()]
+    kwargs["min_value"] = max(low, kwargs.get("min_value", low))
+    kwargs["max_value"] = min(high, kwargs.get("max_value", high))
+    return serializers.IntegerField(**kwargs)
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -12,7 +12,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from annotate import selectors
-from annotate.apis.common import Api, ErrorSerializer, int_param, paginated
+from annotate.apis.common import Api, ErrorSerializer, id_field, int_param, paginated
 from annotate.models import MessageRole, Prompt, Role
 from annotate.permissions import project_with_role, visible_or_404
 from annotate.services.comparisons import comparison_create
@@ -245,9 +245,9 @@ class ComparisonsApi(Api):
     """GET: a project's comparisons (members). POST: compare responses of a prompt (admins)."""
 
     class InputSerializer(serializers.Serializer):
-        prompt = serializers.IntegerField()
+        prompt = id_field()
         responses = serializers.ListField(
-            child=serializers.IntegerField(),
+            child=id_field(),
             min_length=2,
             help_text="Response ids in canonical order: the first is 'a'.",
         )
@@ -258,7 +258,7 @@ class ComparisonsApi(Api):
     @extend_schema(
         parameters=[OpenApiParameter("prompt", int, description="Only this prompt's.")],
         operation_id="projects_comparisons_list",
-        responses=paginated(ComparisonSerializer, "Comparison"),
+        responses={200: paginated(ComparisonSerializer, "Comparison"), 400: ErrorSerializer},
         description="Annotators get the blind shape: no source, model_version, vote_count.",
     )
     def get(self, request, project_id: int):

@@ -26,6 +26,7 @@ from annotate.permissions import project_with_role, visible_or_404
 from annotate.services.export import snapshot_export
 from annotate.services.export.options import ExportOptions, JudgeAdmission, JudgeVotes
 from annotate.services.import_ import FORMATS, ImportFileError, data_import
+from annotate.services.io_errors import storage_problem, too_deep
 
 
 class ImportApi(Api):
@@ -80,6 +81,11 @@ class ImportApi(Api):
                 {"field": exc.field, "detail": str(exc), "file": exc.file, "line": exc.line},
                 status=status.HTTP_400_BAD_REQUEST,
             )
+        except RecursionError:
+            return Response(
+                {"field": "file", "detail": too_deep(upload.name), "file": upload.name},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
         return Response(self.OutputSerializer(report.as_dict()).data)
 
 
@@ -116,7 +122,10 @@ class SnapshotsApi(Api):
     @extend_schema(
         parameters=[OpenApiParameter("project", int, description="Only this project's.")],
         operation_id="snapshots_list",
-        responses=paginated(SnapshotOutputSerializer, "DatasetSnapshot"),
+        responses={
+            200: paginated(SnapshotOutputSerializer, "DatasetSnapshot"),
+            400: ErrorSerializer,
+        },
     )
     def get(self, request):
         snapshots = selectors.snapshot_list_for(user=request.user)
@@ -257,7 +266,10 @@ class ExportApi(Api):
             return value
 
     @extend_schema(
-        request=InputSerializer, responses={201: SnapshotOutputSerializer, 400: ErrorSerializer}
+        request=InputSerializer,
+        responses={201: SnapshotOutputSerializer, 400: ErrorSerializer, 503: ErrorSerializer},
+        description="503 when the server cannot write the snapshot (its data directory is "
+        "read-only or full): nothing is recorded.",
     )
     def post(self, request, project_id: int):
         project = project_with_role(user=request.user, project_id=project_id, minimum=Role.ADMIN)
@@ -272,13 +284,19 @@ class ExportApi(Api):
                 "judge_include": tuple(fields["judge_include"]),
             }
         )
-        snapshot = snapshot_export(
-            project=project,
-            options=options,
-            name=name,
-            user=request.user,
-            save_to_disk=save_to_disk,
-        )
+        try:
+            snapshot = snapshot_export(
+                project=project,
+                options=options,
+                name=name,
+                user=request.user,
+                save_to_disk=save_to_disk,
+            )
+        except OSError as exc:
+            return Response(
+                {"field": None, "detail": storage_problem(exc)},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
         return Response(
             SnapshotOutputSerializer(snapshot, context={"request": request}).data,
             status=status.HTTP_201_CREATED,

@@ -9,8 +9,8 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from annotate import selectors
-from annotate.apis.common import Api, ErrorSerializer, paginated
-from annotate.models import ProjectMode, Role
+from annotate.apis.common import Api, ErrorSerializer, column_int_field, paginated
+from annotate.models import Project, ProjectMode, Role
 from annotate.permissions import project_or_404, project_with_role, require_staff
 from annotate.services.projects import (
     membership_delete,
@@ -45,7 +45,7 @@ class ProjectsApi(Api):
         slug = serializers.SlugField(max_length=200, required=False, allow_blank=True)
         guidelines = serializers.CharField(required=False, allow_blank=True, default="")
         criteria = serializers.ListField(child=serializers.CharField(), required=False)
-        overlap = serializers.IntegerField(min_value=1, required=False, default=1)
+        overlap = column_int_field(Project, "overlap", min_value=1, required=False, default=1)
         mode = serializers.ChoiceField(
             choices=ProjectMode.choices, required=False, default=ProjectMode.PAIRWISE
         )
@@ -81,7 +81,7 @@ class ProjectApi(Api):
         slug = serializers.SlugField(max_length=200, required=False)
         guidelines = serializers.CharField(required=False, allow_blank=True)
         criteria = serializers.ListField(child=serializers.CharField(), required=False)
-        overlap = serializers.IntegerField(min_value=1, required=False)
+        overlap = column_int_field(Project, "overlap", min_value=1, required=False)
         mode = serializers.ChoiceField(choices=ProjectMode.choices, required=False)
 
         class Meta:

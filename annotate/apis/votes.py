@@ -8,8 +8,15 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from annotate import selectors
-from annotate.apis.common import Api, ErrorSerializer, int_param, paginated
-from annotate.models import Choice, Strength
+from annotate.apis.common import (
+    Api,
+    ErrorSerializer,
+    column_int_field,
+    id_field,
+    int_param,
+    paginated,
+)
+from annotate.models import Choice, Strength, Vote
 from annotate.permissions import project_or_404, visible_or_404
 from annotate.services.queue import assignment_for_comparison
 from annotate.services.raters import rater_for_user
@@ -45,7 +52,7 @@ class VotesApi(Api):
     """GET: votes you may see (yours; all of a project you review). POST: vote on a comparison."""
 
     class InputSerializer(serializers.Serializer):
-        comparison = serializers.IntegerField()
+        comparison = id_field()
         choice = serializers.ChoiceField(
             choices=Choice.choices,
             required=False,
@@ -76,8 +83,8 @@ class VotesApi(Api):
             trim_whitespace=False,
         )
         rationale = serializers.CharField(required=False, allow_blank=True, default="")
-        time_spent_ms = serializers.IntegerField(
-            required=False, allow_null=True, default=None, min_value=0
+        time_spent_ms = column_int_field(
+            Vote, "time_spent_ms", required=False, allow_null=True, default=None
         )
         display_order = serializers.ListField(
             child=serializers.IntegerField(), required=False, default=list
@@ -92,7 +99,7 @@ class VotesApi(Api):
             OpenApiParameter("comparison", int, description="Only this comparison's votes."),
         ],
         operation_id="votes_list",
-        responses=paginated(VoteOutputSerializer, "Vote"),
+        responses={200: paginated(VoteOutputSerializer, "Vote"), 400: ErrorSerializer},
     )
     def get(self, request):
         project_id = int_param(request, "project")

@@ -14,6 +14,7 @@ from annotate.errors import ValidationError
 from annotate.models import Project, RaterKind, SnapshotFormat, SnapshotKind
 from annotate.services.export import ExportOptions, export_rows, snapshot_export
 from annotate.services.export.gate import judge_notes
+from annotate.services.io_errors import storage_problem
 
 
 def parse_moment(value: str, *, end_of_day: bool = False) -> datetime:
@@ -105,6 +106,8 @@ class Command(BaseCommand):
             )
         except ValidationError as exc:
             raise CommandError(f"nothing was exported: {exc}") from exc
+        except OSError as exc:
+            raise CommandError(storage_problem(exc)) from exc
         self.stdout.write(f"Snapshot {snapshot.pk}: {snapshot.name}")
         self.stdout.write(f"rows:   {snapshot.row_count} ({snapshot.kind}, {snapshot.format})")
         self.stdout.write(f"path:   {snapshot.path}")

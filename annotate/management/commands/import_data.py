@@ -11,6 +11,7 @@ from django.db import transaction
 
 from annotate.models import Project
 from annotate.services.import_ import FORMATS, ImportFileError, ImportReport, data_import
+from annotate.services.io_errors import too_deep
 
 
 def report_lines(report: ImportReport) -> list[str]:
@@ -60,6 +61,8 @@ class Command(BaseCommand):
                 )
         except ImportFileError as exc:
             raise CommandError(f"nothing was imported: {exc}") from exc
+        except RecursionError:
+            raise CommandError(too_deep(str(path))) from None
         self.stdout.write(f"Imported {path.name} into project {project.slug}:")
         for line in report_lines(report):
             self.stdout.write(line)

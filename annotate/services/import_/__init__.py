@@ -38,6 +38,7 @@ from annotate.services.import_.readers import (
 from annotate.services.import_.report import MAX_REJECTED_LISTED, ImportReport
 from annotate.services.import_.rows import ParsedRow, parse_row
 from annotate.services.import_.writer import ImportWriter
+from annotate.services.text_checks import field_problem
 
 __all__ = ["FORMATS", "ImportFileError", "ImportReport", "data_import"]
 
@@ -85,6 +86,8 @@ def _import_records(
         try:
             if isinstance(record, RowError):
                 raise record
+            if unstorable := field_problem(record):  # a lone surrogate, NUL, deep nesting
+                raise RowError(*unstorable)
             row = parse_row(record, line=line, source=name)
         except RowError as err:
             error = ImportFileError(name, err.message, line=line, field=err.field)
