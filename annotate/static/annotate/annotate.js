@@ -270,6 +270,11 @@
     focusGroup(rating.index + 1);
   }
 
+  // Focus anywhere else (a text box, a button, a click) ends rating by keyboard.
+  document.addEventListener("focusin", (e) => {
+    if (rating && !(e.target.closest && e.target.closest(".rating"))) exitRating();
+  });
+
   function exitRating() {
     rating = null;
     $$(".rating.current").forEach((g) => g.classList.remove("current"));
@@ -370,7 +375,10 @@
   function settle(job, status, html, trigger) {
     const ok = status >= 200 && status < 300;
     const m = html.match(PANEL_ID);
-    if (job.from && job.expectFrom) delete job.expectFrom.dataset.pending;
+    if (job.expectFrom) {
+      delete job.expectFrom.dataset.pending;
+      job.expectFrom.removeAttribute("aria-busy");
+    }
     if (ok && job.draftKey) store.drop(job.draftKey);
     if (ok && (job.kind === "vote" || job.kind === "skip")) finished += 1;
     fireTriggers(trigger);
@@ -433,6 +441,7 @@
         job.shown = prefetched.id;
       } else {
         p.dataset.pending = "1";
+        p.setAttribute("aria-busy", "true");
         job.expectFrom = p;
         say("Saving…");
       }
@@ -543,6 +552,14 @@
       return; // Esc closes the dialog natively; every other key stays inside it
     }
     const el = document.activeElement;
+    const p = panel();
+    // A panel whose vote or skip is on its way will be replaced by the answer: what the rater
+    // did on it meanwhile would be lost, so only going back, undo and the dialogs work on it.
+    if (p && p.dataset.pending && !["u", "b", "g", "?", "Escape", "Tab", "Shift"].includes(e.key)) {
+      e.preventDefault();
+      say("Saving this item…");
+      return;
+    }
     if (e.key === "Escape") {
       if (rating) { exitRating(); return; }
       if (typing(el)) el.blur();
@@ -571,7 +588,6 @@
       if (next) next.focus();
       return;
     }
-    const p = panel();
     const pairwise = p && p.dataset.mode === "pairwise";
     const keys = {
       "1": () => pairwise && check("choice", "a"),
