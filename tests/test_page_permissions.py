@@ -9,7 +9,7 @@ import pytest
 from django.urls import get_resolver, reverse
 
 from annotate.models import Role
-from annotate.services.queue import assignment_next
+from annotate.services.queue import assignment_next, assignment_skip
 from annotate.services.raters import rater_for_user
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory, make_comparison
 
@@ -38,6 +38,12 @@ ROUTES = {
         "post",
         None,
         {**MEMBER_ONLY, "annotator": 409, "reviewer": 409, "project_admin": 409},
+    ),
+    # The annotator skipped their item first ("skipped"): reopening it is theirs alone.
+    "reopen": (
+        "post",
+        "skipped",
+        {**MEMBER_ONLY, "reviewer": HIDDEN, "project_admin": HIDDEN, "annotator": REDIRECT},
     ),
     "progress": ("get", None, MEMBER_ONLY),
     "prefetch": ("get", "after", MEMBER_ONLY),
@@ -85,7 +91,7 @@ def world(db):
 def _url(name: str, project, comparison) -> str:
     if name == "home":
         return reverse("annotate:home")
-    if name in ("item", "vote", "skip", "review_detail"):
+    if name in ("item", "vote", "skip", "reopen", "review_detail"):
         return reverse(f"annotate:{name}", args=[project.slug, comparison.pk])
     return reverse(f"annotate:{name}", args=[project.slug])
 
@@ -106,7 +112,11 @@ def test_page_access(client, world, name, role):
         client.force_login(users[role])
     method, data, expected = ROUTES[name]
     url = _url(name, project, comparison)
-    if data == "after":
+    if data == "skipped":
+        annotator = rater_for_user(user=users["annotator"])
+        assignment_skip(assignment=assignment_next(project=project, rater=annotator))
+        response = client.post(url)
+    elif data == "after":
         response = client.get(url, {"after": comparison.pk})
     elif data == "diff":
         source = comparison.ordered_responses()[0].pk
