@@ -1,6 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
+# Under /api/, errors Django answers itself (no route, a malformed request) are JSON too.
+handler400 = "config.api_errors.bad_request"
+handler404 = "config.api_errors.not_found"
+handler500 = "config.api_errors.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),

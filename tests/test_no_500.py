@@ -241,3 +241,16 @@ def test_export_to_a_read_only_snapshot_dir_by_the_cli_is_a_command_error(read_o
     project = ProjectFactory()
     with pytest.raises(CommandError, match="not writable|Permission denied"):
         call_command("export_data", "--project", project.slug)
+
+
+@pytest.mark.parametrize(
+    "url, field",
+    [
+        ("/api/training/runs/?status=%00", "status"),
+        ("/api/training/models/?kind=a%00b", "kind"),
+        ("/api/projects/1/prompts/?search=%00", "search"),
+    ],
+)
+def test_nul_in_a_query_parameter_is_a_400(admin, url, field):
+    ProjectFactory()
+    bad_request(admin.get(url), field)

@@ -3,14 +3,38 @@
 from __future__ import annotations
 
 from django.contrib.auth.signals import user_logged_in
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.response import Response
 
-from annotate.apis.common import check_storable_input
+from annotate.apis.common import ApiErrors, ErrorSerializer
 
 
-class TokenObtainApi(ObtainAuthToken):
+class TokenRequestSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+
+    class Meta:
+        ref_name = "TokenRequest"
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField()
+
+    class Meta:
+        ref_name = "Token"
+
+
+class LockedOutSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+    class Meta:
+        ref_name = "LockedOut"
+
+
+class TokenObtainApi(ApiErrors, ObtainAuthToken):
     """POST username and password; get {"token": ...} for `Authorization: Token <token>`.
 
     No session authentication here, so a logged-in browser needs no CSRF token to call it.
@@ -18,20 +42,17 @@ class TokenObtainApi(ObtainAuthToken):
 
     authentication_classes = ()
 
-    def initial(self, request, *args, **kwargs) -> None:
-        super().initial(request, *args, **kwargs)
-        check_storable_input(request)  # a lone surrogate would reach the user lookup
-
-    def get_exception_handler(self):
-        from config.api_errors import exception_handler
-
-        return exception_handler
-
     def get_serializer_context(self):
         # The Django request, not DRF's wrapper: django-axes marks a locked-out request on it,
         # and its middleware answers that with 429 (config.lockout) instead of this view's 400.
         return {**super().get_serializer_context(), "request": self.request._request}
 
+    @extend_schema(
+        request=TokenRequestSerializer,
+        responses={200: TokenSerializer, 400: ErrorSerializer, 429: LockedOutSerializer},
+        description="429 (with Retry-After) after too many failed logins for this username "
+        "from this address.",
+    )
     def post(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models import Model, QuerySet
+from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError as DrfValidationError
 from rest_framework.pagination import PageNumberPagination
@@ -35,28 +36,56 @@ def _first_message(detail) -> tuple[str | None, str]:
     return None, str(detail)
 
 
+def _plain(data) -> dict:
+    """A QueryDict as {name: value or [values]}, without uploaded files (their importer reads
+    those); JSON as it is."""
+    if not hasattr(data, "getlist"):
+        return data if isinstance(data, dict) else {"": data}
+    values = {key: [v for v in data.getlist(key) if isinstance(v, str)] for key in data}
+    return {key: vals[0] if len(vals) == 1 else vals for key, vals in values.items()}
+
+
 def check_storable_input(request) -> None:
-    """A 400 naming the field for any string of the body the database cannot store (a lone
-    surrogate, NUL) or JSON nested too deeply, before any serializer, service or error message
-    (which may echo it back and fail to encode) sees it. annotate.services.text_checks says why."""
-    if request.method not in ("POST", "PUT", "PATCH"):
-        return
-    data = request.data
-    if hasattr(data, "getlist"):  # form or multipart: uploaded files are read by their importer
-        data = {key: [v for v in data.getlist(key) if isinstance(v, str)][:1] for key in data}
-    found = field_problem(data if isinstance(data, dict) else {"": data})
+    """A 400 naming the field for any string of the query or the body the database cannot
+    store or match (a lone surrogate, NUL) or JSON nested too deeply, before any serializer,
+    filter, service or error message (which may echo it and fail to encode) sees it.
+    annotate.services.text_checks says why."""
+    found = field_problem(_plain(request.query_params))
+    if found is None and request.method in ("POST", "PUT", "PATCH"):
+        found = field_problem(_plain(request.data))
     if found:
         field, problem = found
         raise DrfValidationError({field or "non_field_errors": problem})
 
 
-class Api(APIView):
-    """Base view: every 400 has the same shape, {"field": ..., "detail": ...}.
+class ApiSchema(AutoSchema):
+    """drf-spectacular's schema plus the errors every view may answer, in the error shape
+    config.api_errors gives them: 401/403 (authentication, permission), 404 (an id that names
+    nothing, a page past the end), 400 (a body, a query parameter, NUL in any query string). Clients and schemathesis then know
+    every status code the API sends."""
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        # 400: any query string may hold NUL (check_storable_input); 404: an id names nothing.
+        codes = ["400", "401", "403", "404"]
+        for code in codes:
+            if code not in responses:
+                responses[code] = self._get_response_for_code(
+                    ErrorSerializer, code, None, direction
+                )
+        return responses
+
+
+class ApiErrors:
+    """How every API view fails: every error has the same shape, {"field": ..., "detail": ...}.
 
     Service ValidationErrors carry their field; serializer errors keep their full detail too,
     under "errors", for clients that show every bad field at once. Anything else unexpected is
-    a JSON 500 (config.api_errors), never Django's HTML error page.
+    a JSON 500 (config.api_errors), never Django's HTML error page. Text the database cannot
+    store is refused before any of the view runs (check_storable_input).
     """
+
+    schema = ApiSchema()
 
     def initial(self, request, *args, **kwargs) -> None:
         super().initial(request, *args, **kwargs)
@@ -74,6 +103,10 @@ class Api(APIView):
             field, message = _first_message(exc.detail)
             return Response({"field": field, "detail": message, "errors": exc.detail}, status=400)
         return super().handle_exception(exc)
+
+
+class Api(ApiErrors, APIView):
+    """Base view of the API: its errors as ApiErrors says, pagination."""
 
     def paginate(self, queryset: QuerySet, serializer_class, **context) -> Response:
         paginator = Pagination()
