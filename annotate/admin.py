@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.db.models import Exists, OuterRef, Subquery
+from django.urls import reverse
+from django.utils.html import format_html
 
 from annotate.admin_actions import export_snapshot
 from annotate.admin_import import ProjectAdminImportMixin
@@ -30,12 +32,21 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Project)
 class ProjectAdmin(ProjectAdminImportMixin, admin.ModelAdmin):
-    list_display = ["name", "mode", "overlap", "created_at"]
+    list_display = ["name", "mode", "overlap", "created_at", "rater_quality"]
     list_filter = ["mode"]
     search_fields = ["name", "slug"]
+    readonly_fields = ["rater_quality"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
     actions = [export_snapshot, *TRAINING_ACTIONS, generate_candidates]
+
+    @admin.display(description="rater quality")
+    def rater_quality(self, obj: Project) -> str:
+        # By URL name: the page lives in the judges app, above this one.
+        if obj.pk is None:
+            return "–"
+        url = reverse("admin:judges_rater_quality", args=[obj.pk])
+        return format_html('<a href="{}">rater quality</a>', url)
 
 
 @admin.register(Membership)

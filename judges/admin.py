@@ -10,9 +10,10 @@ from django.utils.html import format_html
 
 from annotate.errors import ValidationError
 from annotate.models import Rater
-from judges import views
+from judges import quality_views, views
 from judges.models import (
     ComparisonRoute,
+    GoldAnswer,
     Judge,
     JudgeCacheEntry,
     JudgeFailure,
@@ -351,6 +352,11 @@ class ProjectJudgingAdmin(admin.ModelAdmin):
                 view(views.agreement_report_view),
                 name="judges_agreement",
             ),
+            path(
+                "rater-quality/<int:project_id>/",
+                view(quality_views.rater_quality_view),
+                name="judges_rater_quality",
+            ),
             *super().get_urls(),
         ]
 
@@ -407,3 +413,18 @@ class ComparisonRouteAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+
+@admin.register(GoldAnswer)
+class GoldAnswerAdmin(admin.ModelAdmin):
+    """Gold / attention-check comparisons and their expected answers (rater quality)."""
+
+    list_display = ["comparison", "project", "choice", "note", "created_at"]
+    list_filter = ["project", "choice"]
+    search_fields = ["note", "comparison__id"]
+    raw_id_fields = ["comparison"]
+    readonly_fields = ["project"]
+
+    def save_model(self, request, obj: GoldAnswer, form, change: bool) -> None:
+        obj.project_id = obj.comparison.project_id
+        super().save_model(request, obj, form, change)

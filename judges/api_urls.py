@@ -14,6 +14,7 @@ from judges.apis import (
     RunResumeApi,
     RunsApi,
 )
+from judges.quality_apis import RaterQualityApi
 
 app_name = "judges-api"
 
@@ -26,4 +27,9 @@ urlpatterns = [
     path("runs/<int:run_id>/resume/", RunResumeApi.as_view(), name="run-resume"),
     path("projects/<int:project_id>/agreement/", AgreementApi.as_view(), name="agreement"),
     path("projects/<int:project_id>/judging/", JudgingApi.as_view(), name="judging"),
+    path(
+        "projects/<int:project_id>/rater-quality/",
+        RaterQualityApi.as_view(),
+        name="rater-quality",
+    ),
 ]

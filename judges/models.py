@@ -23,6 +23,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 
+from annotate.models import Choice
+
 
 class JudgeKind(models.TextChoices):
     OPENAI = "openai", "OpenAI-compatible endpoint"
@@ -386,3 +388,31 @@ class ComparisonRoute(models.Model):
 
     def __str__(self) -> str:
         return f"Comparison {self.comparison_id} -> {self.decision} ({self.reason})"
+
+
+class GoldAnswer(models.Model):
+    """A gold / attention-check comparison: its expected answer, against which raters are
+    measured (gold accuracy on the rater-quality page). Lives here, above annotate, so the
+    annotate app's schema is untouched; annotate's statistics take it as plain data."""
+
+    comparison = models.OneToOneField(
+        "annotate.Comparison", on_delete=models.CASCADE, related_name="gold_answer"
+    )
+    project = models.ForeignKey(
+        "annotate.Project", on_delete=models.CASCADE, related_name="gold_answers"
+    )
+    choice = models.CharField(
+        max_length=16,
+        choices=Choice.choices,
+        help_text="The expected answer, in canonical positions (a = position 0). A tie and "
+        "'both bad' count as the same answer (no preference).",
+    )
+    note = models.CharField(max_length=500, blank=True, help_text="Why this is the answer.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project_id", "comparison_id"]
+        indexes = [models.Index(fields=["project", "comparison"])]
+
+    def __str__(self) -> str:
+        return f"Gold: comparison {self.comparison_id} = {self.choice}"
