@@ -152,3 +152,32 @@ def test_pairwise_kappas_equal_cohen_per_rater_pair():
         assert shared == len(common)
         want = cohen_kappa([by_item_a[i] for i in common], [by_item_b[i] for i in common])
         assert (want is None and math.isnan(k)) or k == pytest.approx(want)
+
+
+def test_ratings_and_rankings_reach_the_project_report(db):
+    from annotate.models import Vote
+    from annotate.stats.report import project_agreement
+    from annotate.stats.tables import pairwise_table, ranking_votes, ratings_table
+    from tests.factories import HumanRaterFactory, ProjectFactory, make_comparison
+
+    project = ProjectFactory(criteria=["helpful"])
+    raters = [HumanRaterFactory() for _ in range(2)]
+    for i in range(4):
+        comparison = make_comparison(project=project, n=3)
+        a, b, c = (r.pk for r in comparison.ordered_responses())
+        for rater in raters:
+            Vote.objects.create(
+                comparison=comparison,
+                rater=rater,
+                ranking=[[a], [b, c]] if i % 2 else [[c], [a], [b]],
+                ratings={str(a): {"helpful": 5}, str(b): {"helpful": 1 + i}},
+            )
+    report = project_agreement(
+        pairwise_table(project_id=project.pk),
+        ratings_table(project_id=project.pk, criteria=["helpful"]),
+        ranking_votes(project_id=project.pk),
+    )
+    assert report.ranking.mean_tau_b == pytest.approx(1.0)
+    assert report.ranking.alpha == pytest.approx(1.0)
+    assert report.criteria["helpful"].alpha == pytest.approx(1.0)
+    assert report.choice is None
