@@ -22,6 +22,7 @@ from annotate.services.export.gate import judge_notes
 from judges.models import Judge, JudgeKind
 from training.admin_common import form_page, policies, report
 from training.models import ONLINE_KINDS, PROMPT_KINDS, Method, ModelKind, ModelVersion, RunKind
+from training.services import preflight
 from training.services.defaults import hyperparameter_help, hyperparameters_for
 from training.services.runs import run_create
 
@@ -180,6 +181,14 @@ class TrainingForm(forms.Form):
             hyperparameters_for(self.kind, overrides)
         except ValidationError as exc:
             self.add_error(None, exc.message)
+        try:
+            preflight.request_check(
+                method=data.get("method") or Method.FULL,
+                seed=data.get("seed", 0),
+                accelerate_config=data.get("accelerate_config") or "",
+            )
+        except ValidationError as exc:
+            self.add_error(exc.field if exc.field in self.fields else None, exc.message)
         data["overrides"] = overrides
         return data
 

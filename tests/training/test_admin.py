@@ -221,7 +221,7 @@ def test_the_resume_button_queues_a_failed_run_again(client, staff, base):
         ),
         ("empty snapshot", "is empty (0 rows): export votes first"),
         ("lora rank", "LoRA rank 512 is larger than the hidden size 64"),
-        ("qlora", "QLoRA needs a CUDA GPU and the bitsandbytes package"),
+        # QLoRA without CUDA is refused before a run exists: tests/training/test_refusals.py
     ],
 )
 def test_a_bad_config_is_explained_on_the_run_page(client, staff, base, case, message):

@@ -183,7 +183,7 @@ def test_cancelling_a_queued_run_means_it_never_starts(base, snapshot):
             {"method": "lora", "hp": {"lora_r": 128}},
             "LoRA rank 128 is larger than the hidden size 64",
         ),
-        ({"method": "qlora"}, "QLoRA needs a CUDA GPU and the bitsandbytes package"),
+        # QLoRA without CUDA is refused before a run exists: tests/training/test_refusals.py
         ({"snapshot_kind": "kto"}, "holds kto rows"),
     ],
 )

@@ -387,6 +387,14 @@ RANGES: dict[str, tuple[float, float | None, bool, bool]] = {
     "cliprange": (0.0, None, False, False),
     "cliprange_value": (0.0, None, False, False),
     "reward_batch_size": (1, None, True, False),
+    "num_train_epochs": (0.0, None, False, False),
+    "warmup_steps": (0.0, None, True, False),
+    "weight_decay": (0.0, None, True, False),
+    "logging_steps": (1, None, True, False),
+    "save_steps": (1, None, True, False),
+    "eval_steps": (1, None, True, False),
+    "save_total_limit": (1, None, True, False),
+    "temperature": (0.0, None, True, False),  # 0: greedy, where a kind allows it
 }
 # A KL weight of 0 is valid for GRPO / RLOO (no reference model), not for DPO's beta.
 KIND_RANGES: dict[str, dict[str, tuple[float, float | None, bool, bool]]] = {
@@ -396,6 +404,13 @@ KIND_RANGES: dict[str, dict[str, tuple[float, float | None, bool, bool]]] = {
 
 
 def _check_ranges(kind: str, config: Any) -> None:
+    # -1 (the default) trains num_train_epochs; any other value below 1 would silently do so too.
+    steps = getattr(config, "max_steps", -1)
+    if steps != -1 and steps < 1:
+        raise EngineError(
+            f"Hyperparameter 'max_steps' of a {kind} job must be -1 (train num_train_epochs) "
+            f"or at least 1, got {steps!r}."
+        )
     for name, (low, high, low_in, high_in) in {**RANGES, **KIND_RANGES.get(kind, {})}.items():
         value = getattr(config, name, None)
         if value is None:

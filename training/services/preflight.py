@@ -13,6 +13,9 @@ import re
 import shutil
 from pathlib import Path
 
+from django.conf import settings
+
+from annotate.errors import ValidationError
 from training.models import (
     EVALUATION_KINDS,
     ONLINE_KINDS,
@@ -38,6 +41,41 @@ SNAPSHOT_KINDS = {
 }
 NEEDS_REWARD_MODEL = (*PROMPT_KINDS, RunKind.EVALUATE_POLICY)
 """Online RL may take an AI judge instead (TrainingRun.reward_judge)."""
+
+
+SEED_MAX = 2**32 - 1  # numpy's and torch's seed range
+
+
+def qlora_missing() -> str | None:
+    """Why QLoRA cannot run on this machine, or None."""
+    if not has_cuda_gpu():
+        return "no NVIDIA GPU"
+    if importlib.util.find_spec("bitsandbytes") is None:
+        return "no bitsandbytes"
+    return None
+
+
+def request_check(*, method: str, seed: object, accelerate_config: str) -> None:
+    """Refuse a run request that cannot work, before anything is created, exported or queued:
+    ValidationError naming the field (a form error in the admin, 400 in the API, a CommandError
+    from `manage.py train`)."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        raise ValidationError(
+            f"seed must be an integer in [0, {SEED_MAX}], got {seed!r}", field="seed"
+        )
+    if method == Method.QLORA and (why := qlora_missing()):
+        raise ValidationError(
+            f"QLoRA needs a CUDA GPU and the bitsandbytes package; this machine has {why}. "
+            "Choose LoRA instead.",
+            field="method",
+        )
+    chosen = accelerate_config or getattr(settings, "ACCELERATE_CONFIG", "")
+    if chosen and not Path(chosen).expanduser().is_file():
+        origin = "" if accelerate_config else " (the ACCELERATE_CONFIG setting)"
+        raise ValidationError(
+            f"accelerate config file {chosen}{origin} does not exist on this machine",
+            field="accelerate_config",
+        )
 
 
 def model_config(version: ModelVersion) -> tuple[dict | None, str | None]:
@@ -147,13 +185,10 @@ def _data_problems(run: TrainingRun) -> list[str]:
 
 def _method_problems(run: TrainingRun, config: dict | None) -> list[str]:
     problems = []
-    if run.method == Method.QLORA and not (
-        has_cuda_gpu() and importlib.util.find_spec("bitsandbytes")
-    ):
+    if run.method == Method.QLORA and (why := qlora_missing()):
         problems.append(
-            "QLoRA needs a CUDA GPU and the bitsandbytes package; this machine has "
-            + ("no NVIDIA GPU" if not has_cuda_gpu() else "no bitsandbytes")
-            + ". Choose LoRA instead."
+            f"QLoRA needs a CUDA GPU and the bitsandbytes package; this machine has {why}. "
+            "Choose LoRA instead."
         )
     if run.method in PEFT_RANKED:
         rank = next(

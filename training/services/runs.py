@@ -88,6 +88,7 @@ def run_create(
         raise ValidationError(f"unknown run kind {kind!r}; known: {RunKind.values}", field="kind")
     if method not in Method.values:
         raise ValidationError(f"unknown method {method!r}; known: {Method.values}", field="method")
+    preflight.request_check(method=method, seed=seed, accelerate_config=accelerate_config)
     merged = hyperparameters_for(kind, hyperparameters)
     with transaction.atomic():
         run = TrainingRun.objects.create(

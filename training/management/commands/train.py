@@ -12,6 +12,8 @@ from annotate.models import DatasetSnapshot, Project, SnapshotKind
 from annotate.services.export import ExportOptions, snapshot_export
 from annotate.services.export.gate import judge_notes
 from training.models import PROMPT_KINDS, JobStatus, Method, ModelVersion, RunKind, TrainingRun
+from training.services import preflight
+from training.services.defaults import hyperparameters_for
 from training.services.runs import run_create, run_execute
 
 
@@ -82,6 +84,16 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
+        # Every option is checked before a snapshot is exported: a refusal leaves nothing behind.
+        try:
+            hyperparameters_for(options["kind"], parse_sets(options["set"]))
+            preflight.request_check(
+                method=options["method"],
+                seed=options["seed"],
+                accelerate_config=options["accelerate_config"],
+            )
+        except ValidationError as exc:
+            raise CommandError(str(exc)) from exc
         project = self._project(options)
         snapshot = None if project else self._snapshot(options)
         try:
