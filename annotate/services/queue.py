@@ -205,10 +205,33 @@ def assignment_prefetch(
     *, project: Project, rater: Rater, after_comparison_id: int
 ) -> Assignment | None:
     """The item that will follow the one on screen, claimed now so it can be shown at once."""
-    following = assignment_open(
-        project=project, rater=rater, exclude_comparison_id=after_comparison_id
-    )
-    return following or assignment_claim(project=project, rater=rater)
+    ahead = assignments_ahead(project=project, rater=rater, exclude=[after_comparison_id])
+    return ahead[0] if ahead else None
+
+
+def assignments_ahead(
+    *, project: Project, rater: Rater, exclude: list[int], count: int = 1
+) -> list[Assignment]:
+    """Up to `count` items to show after the ones the rater's page already holds.
+
+    `exclude` names the comparisons the page has: the one on screen, those whose vote or skip
+    is on its way, those already prefetched. The rater's other open items come first (oldest
+    first, the order the queue serves them in), then fresh claims. Claimed items are leased
+    like any other, so a page that prefetches a few items ahead holds a few leases.
+    """
+    open_items = Assignment.objects.filter(
+        rater=rater,
+        project=project,
+        status=AssignmentStatus.ASSIGNED,
+        assigned_at__gte=timezone.now() - lease_duration(),
+    ).exclude(comparison_id__in=exclude)
+    found = list(open_items.select_related("comparison__prompt").order_by("id")[:count])
+    while len(found) < count:
+        claimed = assignment_claim(project=project, rater=rater)
+        if claimed is None:
+            break
+        found.append(claimed)
+    return found
 
 
 def assignment_skip(*, assignment: Assignment, reason: str = "", flag: str = "") -> Assignment:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
@@ -17,9 +18,9 @@ from annotate.rendering import word_diff_html
 from annotate.services.queue import (
     assignment_for_vote,
     assignment_next,
-    assignment_prefetch,
     assignment_skip,
     assignment_unskip,
+    assignments_ahead,
 )
 from annotate.services.raters import rater_for_user
 from annotate.services.votes import last_action_undo, vote_submit
@@ -76,24 +77,51 @@ def compare(request: HttpRequest, slug: str) -> HttpResponse:
     return _render(request, project, rater, assignment_next(project=project, rater=rater))
 
 
+# Panels in one prefetch answer are separated by this comment (it cannot occur inside a panel:
+# response text is escaped).
+PANEL_SEPARATOR = "<!--ps:next-panel-->"
+PREFETCH_MAX = 5
+
+
+def _ids(value: str, *, limit: int = 50) -> list[int] | None:
+    """Comma-separated comparison ids ("" gives []), or None when malformed."""
+    parts = [part for part in value.split(",") if part]
+    if len(parts) > limit or not all(part.isdigit() and len(part) <= 18 for part in parts):
+        return None
+    return [int(part) for part in parts]
+
+
 @login_required
 @require_GET
 def prefetch(request: HttpRequest, slug: str) -> HttpResponse:
-    """The panel of the item after `?after=<comparison id>`, fetched while the rater works."""
+    """The panels of the items after `?after=<comparison id>`, fetched while the rater works.
+
+    `exclude` (comma-separated ids) names what the page already holds besides `after`: items
+    whose vote is on its way and panels prefetched before; `count` (1-5) how many to send. Each
+    panel's "Previous" link goes to the item shown before it.
+    """
     project, _ = project_for_member(user=request.user, slug=slug)
     rater = rater_for_user(user=request.user)
-    try:
-        after = int(request.GET.get("after", ""))
-    except ValueError:
-        return HttpResponse("after=<comparison id> is required", status=400)
-    following = assignment_prefetch(project=project, rater=rater, after_comparison_id=after)
-    if following is None:
+    after = _ids(request.GET.get("after", ""), limit=1)
+    exclude = _ids(request.GET.get("exclude", ""))
+    count = request.GET.get("count", "1")
+    if not after or exclude is None:
+        return HttpResponse("after=<comparison id> is required; exclude=<ids>", status=400)
+    if not (count.isdigit() and 1 <= int(count) <= PREFETCH_MAX):
+        return HttpResponse(f"count is an integer from 1 to {PREFETCH_MAX}", status=400)
+    following = assignments_ahead(
+        project=project, rater=rater, exclude=[*after, *exclude], count=int(count)
+    )
+    if not following:
         return HttpResponse(status=204)
-    # Once shown, the prefetched item's "previous" is the one on screen now.
-    shown_now = Assignment.objects.filter(rater=rater, comparison_id=after).first()
-    context = {"project": project, "error": "", "previous": shown_now}
-    context["panel"] = panel_for(project=project, assignment=following)
-    return render(request, PANEL, context)
+    previous = Assignment.objects.filter(rater=rater, comparison_id=after[0]).first()
+    panels = []
+    for assignment in following:
+        context = {"project": project, "error": "", "previous": previous}
+        context["panel"] = panel_for(project=project, assignment=assignment)
+        panels.append(render_to_string(PANEL, context, request=request))
+        previous = assignment
+    return HttpResponse(PANEL_SEPARATOR.join(panels))
 
 
 @login_required
@@ -162,9 +190,22 @@ def vote(request: HttpRequest, slug: str, comparison_id: int) -> HttpResponse:
         return _render(request, project, rater, assignment, status=422, error=_for_raters(exc))
     if not request.htmx:
         return redirect("annotate:compare", slug=project.slug)
+    if _shown_ahead(request):
+        return _saved()
     nxt = assignment_next(project=project, rater=rater)
     # The item just voted is the next one's "previous": no need to look it up.
     return _render(request, project, rater, nxt, event="ps:voted", previous=assignment)
+
+
+def _shown_ahead(request: HttpRequest) -> bool:
+    """The page already shows the next item (a prefetched panel): no need to render one."""
+    return request.htmx and request.headers.get("X-PS-Shown", "").isdigit()
+
+
+def _saved() -> HttpResponse:
+    response = HttpResponse(status=204)
+    trigger_client_event(response, "ps:voted")
+    return response
 
 
 # What a refused vote means to the person at the keyboard; the API keeps the exact messages.
@@ -202,6 +243,8 @@ def skip(request: HttpRequest, slug: str, comparison_id: int) -> HttpResponse:
     )
     if not request.htmx:
         return redirect("annotate:compare", slug=project.slug)
+    if _shown_ahead(request):
+        return _saved()
     nxt = assignment_next(project=project, rater=rater)
     return _render(request, project, rater, nxt, event="ps:voted")
 

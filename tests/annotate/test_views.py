@@ -249,3 +249,35 @@ def test_flags_show_in_the_admin_of_votes_and_assignments(client, project, annot
     assignments = client.get(reverse("admin:annotate_assignment_changelist") + "?flag=broken")
     assert assignments.context["cl"].result_count == 1
     assert "Broken responses" in assignments.content.decode()
+
+
+def test_prefetch_sends_several_panels_after_the_ones_the_page_holds(client, project, annotator):
+    """`exclude` names items on their way; `count` panels come back in queue order, each one's
+    "Previous" link going to the panel before it."""
+    first, second, third, fourth = (make_comparison(project=project) for _ in range(4))
+    _current(client, project)
+    url = reverse("annotate:prefetch", args=[project.slug])
+    client.get(url, {"after": first.pk}, **HTMX)  # the page shows `second` next
+    body = client.get(url, {"after": second.pk, "exclude": first.pk, "count": 2}, **HTMX)
+    panels = body.content.decode().split("<!--ps:next-panel-->")
+    assert len(panels) == 2
+    assert all(
+        f'data-comparison="{c.pk}"' in p for p, c in zip(panels, (third, fourth), strict=True)
+    )
+    assert f"/c/{second.pk}/" in panels[0] and f"/c/{third.pk}/" in panels[1]  # previous links
+    assert f'data-comparison="{first.pk}"' not in body.content.decode()
+    for bad in ({"after": first.pk, "count": 9}, {"after": first.pk, "exclude": "1,x"}):
+        assert client.get(url, bad, **HTMX).status_code == 400
+    everything = ",".join(str(c.pk) for c in (first, second, third))
+    assert client.get(url, {"after": fourth.pk, "exclude": everything}).status_code == 204
+
+
+def test_a_vote_on_a_page_that_shows_the_next_item_is_answered_without_a_panel(
+    client, project, annotator
+):
+    first, second = make_comparison(project=project), make_comparison(project=project)
+    _current(client, project)
+    url = reverse("annotate:vote", args=[project.slug, first.pk])
+    answer = client.post(url, {"choice": "a"}, HTTP_X_PS_SHOWN=str(second.pk), **HTMX)
+    assert answer.status_code == 204 and "ps:voted" in answer["HX-Trigger"]
+    assert Vote.objects.filter(comparison=first).exists()

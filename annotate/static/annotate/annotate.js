@@ -1,6 +1,7 @@
 // Keyboard-first annotation. Every action is also a plain form or link, so the page works
 // without this script; it adds shortcuts, rating by keyboard, drag (mouse and touch) ranking,
-// drafts that survive a reload, dialogs, and showing the next item before the server answers.
+// drafts that survive a reload, dialogs, and showing the next item before the server answers
+// (panels are prefetched a few items ahead; a failed save brings its item back, see below).
 //
 // Panel actions (vote, skip, undo, back) go through one ordered queue of requests instead of
 // hx-post. htmx reads a form when its request starts and drops a request whose element has left
@@ -312,11 +313,20 @@
   }
 
   // ---------------------------------------------------------------- the action queue
+  // A vote or skip shows the next item at once from the panels prefetched ahead (the server is
+  // told, X-PS-Shown, and answers 204) while the action is sent in the background, in order.
+  // A failed send is never silent: the item comes back with what the rater entered (it is in
+  // the draft until stored) and a notice with "Send again" stays until the vote is stored.
+  const AHEAD = 3; // panels kept ready: the next item, and the ones after it
   let queue = [];
-  let running = false;
-  let prefetched = null; // {after, id, html}: the panel that follows the one on screen
-  let prefetchWanted = false;
-  let prefetchToken = 0;
+  let running = null; // the job in flight
+  let ahead = []; // [{id, html}]: panels to show next, in order
+  let fetching = false;
+  let acting = false; // inside act(): the page is between two states
+  let generation = 0; // bumped when `ahead` is thrown away: late answers are dropped
+  let exhausted = false; // the last prefetch found nothing more
+  let lastAction = null; // the last vote or skip sent: what an undo would take back
+  const problems = new Map(); // comparison id -> {job, message}
   let shownAt = performance.now();
   const startedAt = Date.now();
   let finished = 0;
@@ -328,7 +338,10 @@
 
   function setBusy() {
     document.body.dataset.pendingActions = String(queue.length + (running ? 1 : 0));
+    document.body.dataset.ahead = ahead.map((x) => x.id).join(",");
   }
+
+  const inFlight = () => (running ? [running] : []).concat(queue);
 
   function enqueue(job) {
     queue.push(job);
@@ -338,24 +351,23 @@
 
   async function runNext() {
     const job = queue.shift();
-    if (!job) {
-      running = false;
-      setBusy();
-      if (prefetchWanted) prefetchNext();
+    running = job || null;
+    setBusy();
+    fill();
+    if (!job) return;
+    if (job.kind === "undo" && job.after && job.after.failed) {
+      // The vote it would take back was not stored; that item is back on screen already.
+      say("Undo not sent: the last vote was not saved, so there is nothing of it to undo.");
+      runNext();
       return;
     }
-    running = true;
-    setBusy();
     let status = 0;
     let html = "";
     let trigger = null;
+    const headers = { "HX-Request": "true", "X-CSRFToken": csrfToken() };
+    if (job.shown) headers["X-PS-Shown"] = job.shown;
     try {
-      const r = await fetch(job.url, {
-        method: job.method,
-        body: job.body,
-        credentials: "same-origin",
-        headers: { "HX-Request": "true", "X-CSRFToken": csrfToken() },
-      });
+      const r = await fetch(job.url, { method: job.method, body: job.body, credentials: "same-origin", headers });
       status = r.status;
       trigger = r.headers.get("HX-Trigger");
       html = await r.text();
@@ -375,31 +387,155 @@
   function settle(job, status, html, trigger) {
     const ok = status >= 200 && status < 300;
     const m = html.match(PANEL_ID);
+    const saving = job.kind === "vote" || job.kind === "skip";
+    job.settled = true;
     if (job.expectFrom) {
       delete job.expectFrom.dataset.pending;
       job.expectFrom.removeAttribute("aria-busy");
     }
-    if (ok && job.draftKey) store.drop(job.draftKey);
-    if (ok && (job.kind === "vote" || job.kind === "skip")) finished += 1;
     fireTriggers(trigger);
-    if (!m) {
-      // No panel in the answer (network, 403, 500): what was entered is still in the draft.
-      say(`Could not save (${status ? "HTTP " + status : "offline"}). Your input is kept; try again.`);
-      if (job.shown && job.itemUrl) enqueue({ kind: "back", method: "GET", url: job.itemUrl, from: null });
+    if (ok) {
+      if (job.draftKey) store.drop(job.draftKey);
+      if (saving) { finished += 1; solved(job.from); }
+      if (job.shown) return; // the next item is on screen already
+      const navigation = job.kind === "back" || job.kind === "undo";
+      if (m && (navigation || panel() === job.expect)) {
+        putPanel(html);
+        if (!problems.size) say("");
+      }
       return;
     }
-    if (ok && job.shown && m[1] === job.shown) { say(""); return; } // the guess was right
-    const current = panel();
-    const navigation = job.kind === "back" || job.kind === "undo";
-    if (!ok || navigation || current === job.expect) {
+    if (!saving) {
+      if (m) putPanel(html);
+      else say(`Could not load the item (${status ? "HTTP " + status : "offline"}). Try again.`);
+      return;
+    }
+    job.failed = true;
+    if (m) {
+      // Refused (422): the item comes back with the reason on it, and what was entered.
+      if (job.shown) say(`Your ${job.kind} on item ${job.from} was refused; the item is back.`);
       putPanel(html);
-      if (ok) say("");
+      return;
+    }
+    failed(job, status);
+    const current = panel();
+    if (current && current.dataset.comparison !== job.from && job.itemUrl) {
+      enqueue({ kind: "back", method: "GET", url: job.itemUrl, expect: null });
     }
   }
 
-  function putPanel(html) {
+  // ---------------------------------------------------------------- failed saves
+  function failed(job, status) {
+    const what = job.kind === "vote" ? "vote" : "skip";
+    const why = status ? `the server answered HTTP ${status}` : "the connection failed";
+    problems.set(job.from, { job, message: `Your ${what} on item ${job.from} was not saved: ${why}.` });
+    dropAhead();
+    showProblems();
+  }
+
+  function solved(comparisonId) {
+    if (problems.delete(comparisonId)) showProblems();
+  }
+
+  function showProblems() {
+    const box = document.getElementById("save-problems");
+    if (!box) return;
+    box.replaceChildren();
+    problems.forEach(({ job, message }, cid) => {
+      const line = document.createElement("p");
+      line.append(message + " What you entered is kept. ");
+      if (job.kind === "vote") {
+        const again = document.createElement("button");
+        again.type = "button";
+        again.dataset.action = "resend";
+        again.dataset.comparison = cid;
+        again.textContent = "Send again";
+        line.append(again);
+      }
+      box.append(line);
+    });
+    box.hidden = !problems.size;
+    if (problems.size) say("");
+  }
+
+  // The item on screen: send its form (what the rater sees and may have corrected). Otherwise
+  // the vote exactly as it was sent.
+  function resend(cid) {
+    const problem = problems.get(cid);
+    if (!problem) return;
+    const p = panel();
+    if (p && p.dataset.comparison === cid && voteForm()) { submit(voteForm()); return; }
+    const job = Object.assign({}, problem.job, { shown: null, expect: null, expectFrom: null, failed: false });
+    lastAction = job;
+    enqueue(job);
+  }
+
+  // ---------------------------------------------------------------- panels ahead
+  function dropAhead() {
+    ahead = [];
+    generation += 1;
+    fetching = false;
+    exhausted = false;
+    setBusy();
+  }
+
+  // Keep AHEAD panels ready. The server is told every item the page holds (on screen, on its
+  // way, prefetched), so it answers with the ones after them even while votes are in flight.
+  function fill() {
+    const p = panel();
+    if (acting || fetching || exhausted || ahead.length >= AHEAD || !p || !p.dataset.prefetchUrl) return;
+    // After going back or undoing, what comes next is only known once the server has done it.
+    if (inFlight().some((job) => job.kind === "back" || job.kind === "undo")) return;
+    const chain = [p.dataset.comparison].concat(ahead.map((x) => x.id));
+    const held = inFlight().filter((job) => job.from).map((job) => job.from);
+    const url = new URL(p.dataset.prefetchUrl, location.href);
+    url.searchParams.set("after", chain[chain.length - 1]);
+    url.searchParams.set("exclude", chain.slice(0, -1).concat(held).join(","));
+    // With nothing ready, one panel first (the quickest answer), then the rest.
+    const want = ahead.length ? AHEAD - ahead.length : 1;
+    url.searchParams.set("count", String(want));
+    const token = generation;
+    fetching = true;
+    fetch(url, { headers: { "HX-Request": "true" }, credentials: "same-origin" })
+      .then((r) => (r.status === 200 ? r.text() : r.status === 204 ? "" : null))
+      .then((text) => {
+        if (token !== generation) return;
+        fetching = false;
+        if (text === null) return;
+        const onPage = new Set(chain.concat(held));
+        const panels = text ? text.split("<!--ps:next-panel-->") : [];
+        panels.forEach((html) => {
+          const m = html.match(PANEL_ID);
+          if (m && m[1] && !onPage.has(m[1])) { ahead.push({ id: m[1], html }); onPage.add(m[1]); }
+        });
+        if (panels.length < want) exhausted = true;
+        setBusy();
+        promote();
+        fill();
+      })
+      .catch(() => { if (token === generation) fetching = false; });
+  }
+
+  // A vote sent while nothing was ready ahead: once the next panel lands, show it rather than
+  // wait for the server's answer (which is then only checked for success, as for any vote).
+  function promote() {
+    const p = panel();
+    const job = p && p.dataset.pending && inFlight().find((j) => j.expectFrom === p && j.canShow);
+    if (!job || !ahead.length || acting) return;
+    const show = ahead.shift();
+    job.shown = show.id;
+    job.expectFrom = null;
+    delete p.dataset.pending;
+    p.removeAttribute("aria-busy");
+    say("");
+    putPanel(show.html, true);
+    job.expect = panel();
+  }
+
+  function putPanel(html, keepAhead) {
     const old = panel();
     if (!old) return;
+    if (!keepAhead) dropAhead();
     htmx.swap(old, html, { swapStyle: "outerHTML", swapDelay: 0, settleDelay: 0 });
     onPanelReady(panel());
   }
@@ -418,7 +554,7 @@
     const p = panel();
     if (!p || !p.contains(el)) return;
     if ((kind === "vote" || kind === "skip") && p.dataset.pending) { say("Still saving this item…"); return; }
-    const job = { kind, from: p.dataset.comparison, expect: p, expectFrom: null, method: "POST" };
+    const job = { kind, from: null, expect: p, expectFrom: null, method: "POST" };
     if (kind === "back") {
       job.method = "GET";
       job.url = el.href;
@@ -432,13 +568,17 @@
       }
       job.body = new FormData(el);
     }
+    if (kind === "undo" && lastAction && !lastAction.settled) job.after = lastAction;
     let show = null;
     if (kind === "vote" || kind === "skip") {
+      job.from = p.dataset.comparison;
       job.draftKey = kind === "vote" ? p.dataset.draftKey : null;
       job.itemUrl = el.action.replace(/(vote|skip)\/$/, "");
-      if (prefetched && prefetched.after === job.from && (kind === "skip" || readyToVote(el, p))) {
-        show = prefetched;
-        job.shown = prefetched.id;
+      lastAction = job;
+      job.canShow = kind === "skip" || readyToVote(el, p);
+      if (ahead.length && job.canShow) {
+        show = ahead.shift();
+        job.shown = show.id;
       } else {
         p.dataset.pending = "1";
         p.setAttribute("aria-busy", "true");
@@ -446,37 +586,26 @@
         say("Saving…");
       }
     }
-    enqueue(job); // before showing the next panel: its prefetch must wait for this action
-    if (show) {
-      prefetched = null;
-      putPanel(show.html);
-      job.expect = panel();
+    if (kind === "back" || kind === "undo") dropAhead();
+    // The action is queued and the next panel shown before any prefetch goes out: it must
+    // know of both.
+    acting = true;
+    try {
+      enqueue(job);
+      if (show) {
+        putPanel(show.html, true);
+        job.expect = panel();
+      }
+    } finally {
+      acting = false;
     }
-  }
-
-  function prefetchNext() {
-    prefetched = null;
-    const p = panel();
-    if (!p || !p.dataset.prefetchUrl) return;
-    // Only with nothing in flight: the server must know every action before it says what's next.
-    if (running || queue.length) { prefetchWanted = true; return; }
-    prefetchWanted = false;
-    const after = p.dataset.comparison;
-    const token = ++prefetchToken;
-    fetch(p.dataset.prefetchUrl, { headers: { "HX-Request": "true" }, credentials: "same-origin" })
-      .then((r) => (r.status === 200 ? r.text() : null))
-      .then((html) => {
-        if (!html || token !== prefetchToken || running || queue.length) return;
-        if (!panel() || panel().dataset.comparison !== after) return;
-        const m = html.match(PANEL_ID);
-        if (m && m[1] !== after) prefetched = { after, id: m[1], html };
-      })
-      .catch(() => {});
+    fill();
   }
 
   function onPanelReady(p) {
     shownAt = performance.now();
     rating = null;
+    exhausted = false;
     if (!p) return;
     prefillRanking(p);
     restoreDraft(p);
@@ -485,7 +614,8 @@
     else if (!p.contains(document.activeElement) && document.activeElement !== document.body) {
       document.activeElement.blur && document.activeElement.blur();
     }
-    prefetchNext();
+    setBusy();
+    fill();
   }
 
   document.addEventListener("submit", (e) => {
@@ -509,6 +639,7 @@
     const what = action.dataset.action;
     if (what === "guidelines" || what === "help") openDialog(what);
     if (what === "skip") toggleSkip();
+    if (what === "resend") resend(action.dataset.comparison);
     if (what === "expand") {
       const response = action.closest(".response");
       const open = response.classList.toggle("expanded");
