@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from itertools import combinations
+from itertools import combinations, zip_longest
 
 from django.db import transaction
 
@@ -69,6 +69,9 @@ def comparisons_create_many(
     comparisons per comparison_groups. A comparison the project already holds, or one called for
     twice, is made once and returned each time (deduped by Comparison.hash_for). Each returned
     comparison carries `created`: True when this call made it, as comparison_create says.
+    New comparisons get their ids round-robin across prompts (each prompt's first pair, then
+    each one's second...): the queue serves ids in order, so a rater does not get one prompt's
+    K(K-1)/2 pairs in a row.
     Responses must be saved answers to their prompt, none twice (ValidationError otherwise).
     """
     planned: list[tuple[Prompt, list[Response], str]] = []
@@ -100,9 +103,18 @@ def comparisons_create_many(
                     for position, response in enumerate(members)
                 )
             out.append(comparison)
-        Comparison.objects.bulk_create(new.values())
+        Comparison.objects.bulk_create(_interleaved(list(new.values())))
         ComparisonItem.objects.bulk_create(items)
     return out
+
+
+def _interleaved(comparisons: list[Comparison]) -> list[Comparison]:
+    """Round-robin over prompts, each prompt's comparisons in their own order."""
+    by_prompt: dict[int, list[Comparison]] = {}
+    for comparison in comparisons:
+        by_prompt.setdefault(comparison.prompt.pk, []).append(comparison)
+    rounds = zip_longest(*by_prompt.values())
+    return [comparison for row in rounds for comparison in row if comparison is not None]
 
 
 def _checked_ids(prompt: Prompt, responses: list[Response]) -> list[int]:

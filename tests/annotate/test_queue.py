@@ -7,7 +7,8 @@ import pytest
 from django.utils import timezone
 
 from annotate.errors import ValidationError
-from annotate.models import Assignment, AssignmentStatus, Comparison
+from annotate.models import Assignment, AssignmentStatus, Comparison, ProjectMode
+from annotate.services.comparisons import comparisons_create_many
 from annotate.services.queue import (
     assignment_for_vote,
     assignment_next,
@@ -16,7 +17,13 @@ from annotate.services.queue import (
     display_order_for,
 )
 from annotate.services.votes import vote_submit
-from tests.factories import HumanRaterFactory, ProjectFactory, make_comparison
+from tests.factories import (
+    HumanRaterFactory,
+    ProjectFactory,
+    PromptFactory,
+    ResponseFactory,
+    make_comparison,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -123,3 +130,49 @@ def test_queue_query_count_does_not_grow_with_history(django_assert_max_num_quer
         _vote_next(project, rater)
     with django_assert_max_num_queries(12):
         assignment_next(project=project, rater=rater)
+
+
+def _candidates_project(*, prompts: int, k: int, overlap: int, mode=ProjectMode.PAIRWISE):
+    project = ProjectFactory(overlap=overlap, mode=mode)
+    groups = []
+    for _ in range(prompts):
+        prompt = PromptFactory(project=project)
+        groups.append((prompt, [ResponseFactory(prompt=prompt) for _ in range(k)]))
+    comparisons_create_many(project=project, groups=groups)
+    return project
+
+
+def test_a_rater_never_gets_one_prompt_twice_in_a_row_while_others_are_left():
+    """Imported candidates (K=4: 6 pairs a prompt) come round-robin over prompts; overlap,
+    once per rater and counterbalancing still hold."""
+    project = _candidates_project(prompts=4, k=4, overlap=2)
+    raters = [HumanRaterFactory() for _ in range(3)]
+    seen = {r.pk: [] for r in raters}
+    progress = True
+    while progress:
+        progress = False
+        for rater in raters:
+            cid = _vote_next(project, rater)
+            if cid is not None:
+                seen[rater.pk].append(cid)
+                progress = True
+    prompt_of = dict(Comparison.objects.values_list("pk", "prompt_id"))
+    for rater in raters:
+        prompts = [prompt_of[cid] for cid in seen[rater.pk]]
+        assert len(seen[rater.pk]) == len(set(seen[rater.pk]))  # never twice
+        repeats = [i for i in range(1, len(prompts)) if prompts[i] == prompts[i - 1]]
+        assert not repeats, f"rater {rater.pk} got one prompt twice in a row: {prompts}"
+    assert set(Comparison.objects.values_list("vote_count", flat=True)) == {2}  # overlap k
+    leads = {}
+    for a in Assignment.objects.all():
+        leads.setdefault(a.comparison_id, set()).add(a.display_order[0])
+    assert {len(firsts) for firsts in leads.values()} == {2}  # counterbalanced: A/B swapped
+
+
+def test_a_ranking_project_makes_one_k_way_comparison_per_prompt():
+    project = _candidates_project(prompts=3, k=4, overlap=1, mode=ProjectMode.RANKING)
+    assert Comparison.objects.filter(project=project).count() == 3
+    assert {c.items.count() for c in Comparison.objects.filter(project=project)} == {4}
+    rater = HumanRaterFactory()
+    assignment = assignment_next(project=project, rater=rater)
+    assert len(assignment.display_order) == 4
