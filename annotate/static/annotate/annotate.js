@@ -609,6 +609,7 @@
     if (!p) return;
     prefillRanking(p);
     restoreDraft(p);
+    if (viewOn("diff")) renderDiff(p);
     const first = $("#ranking .rank-item", p);
     if (first) first.focus({ preventScroll: true });
     else if (!p.contains(document.activeElement) && document.activeElement !== document.body) {
@@ -740,11 +741,127 @@
       "s": toggleSkip,
       "u": () => submit($("#panel #undo-form")),
       "b": () => { const back = $("#panel #back-link"); if (back) back.click(); },
+      "d": () => setView("diff", !viewOn("diff")),
+      "y": () => setView("sync", !viewOn("sync")),
       "g": () => openDialog("guidelines"),
       "?": () => openDialog("help"),
     };
     const action = keys[e.key];
     if (action) { e.preventDefault(); action(); }
+  });
+
+  // ---------------------------------------------------------------- reading long answers
+  // Two views a rater switches on for themselves (kept per user in localStorage): a word diff
+  // of A against B, and A and B scrolling together in boxes of their own. Both work on the
+  // pairwise panel in view and follow it to the next item.
+  const views = document.getElementById("view-tools");
+  const viewKey = (name) => `ps-view:${views ? views.dataset.user : ""}:${name}`;
+  const viewOn = (name) => store.get(viewKey(name)) === true;
+
+  function setView(name, on) {
+    store.set(viewKey(name), on);
+    showViews();
+    say(`${name === "diff" ? "Word diff" : "Scrolling together"} ${on ? "on" : "off"}.`);
+  }
+
+  function showViews() {
+    const diff = viewOn("diff");
+    const sync = viewOn("sync");
+    document.body.classList.toggle("word-diff", diff);
+    document.body.classList.toggle("sync-scroll", sync);
+    $$("[data-view]").forEach((b) => b.setAttribute("aria-pressed", String(viewOn(b.dataset.view))));
+    if (diff) renderDiff(panel());
+  }
+
+  const words = (text) => text.match(/\S+|\s+/g) || [];
+
+  // Which word tokens of `a` and `b` are common (longest common subsequence of the words, after
+  // trimming the shared start and end); null when the differing middle is too long to compare.
+  function commonWords(a, b) {
+    const keepA = new Uint8Array(a.length);
+    const keepB = new Uint8Array(b.length);
+    const wa = a.map((t, i) => i).filter((i) => /\S/.test(a[i]));
+    const wb = b.map((t, i) => i).filter((i) => /\S/.test(b[i]));
+    let lo = 0;
+    while (lo < wa.length && lo < wb.length && a[wa[lo]] === b[wb[lo]]) { keepA[wa[lo]] = keepB[wb[lo]] = 1; lo++; }
+    let ha = wa.length - 1;
+    let hb = wb.length - 1;
+    while (ha >= lo && hb >= lo && a[wa[ha]] === b[wb[hb]]) { keepA[wa[ha]] = keepB[wb[hb]] = 1; ha--; hb--; }
+    const n = ha - lo + 1;
+    const m = hb - lo + 1;
+    if (n <= 0 || m <= 0) return { keepA, keepB };
+    if (n * m > 4000000) return null;
+    const w = m + 1;
+    const table = new Uint16Array((n + 1) * w);
+    for (let i = n - 1; i >= 0; i--) {
+      for (let j = m - 1; j >= 0; j--) {
+        table[i * w + j] = a[wa[lo + i]] === b[wb[lo + j]]
+          ? table[(i + 1) * w + j + 1] + 1
+          : Math.max(table[(i + 1) * w + j], table[i * w + j + 1]);
+      }
+    }
+    for (let i = 0, j = 0; i < n && j < m;) {
+      if (a[wa[lo + i]] === b[wb[lo + j]]) { keepA[wa[lo + i]] = keepB[wb[lo + j]] = 1; i++; j++; }
+      else if (table[(i + 1) * w + j] >= table[i * w + j + 1]) i++;
+      else j++;
+    }
+    return { keepA, keepB };
+  }
+
+  function diffView(tokens, keep, tag, note) {
+    const box = document.createElement("div");
+    box.className = "diffview";
+    const caption = document.createElement("p");
+    caption.className = "hint diff-note";
+    caption.textContent = note;
+    const body = document.createElement("div");
+    body.className = "diff-body";
+    tokens.forEach((t, i) => {
+      if (keep[i] || !/\S/.test(t)) { body.append(t); return; }
+      const mark = document.createElement(tag);
+      mark.textContent = t;
+      body.append(mark);
+    });
+    box.append(caption, body);
+    return box;
+  }
+
+  function renderDiff(p) {
+    if (!p || p.dataset.mode !== "pairwise" || p.dataset.diffed) return;
+    const [a, b] = ["A", "B"].map((label) => $(`.response[data-label="${label}"]`, p));
+    if (!a || !b) return;
+    p.dataset.diffed = "1";
+    const ta = words($("template.raw", a).content.textContent);
+    const tb = words($("template.raw", b).content.textContent);
+    const common = commonWords(ta, tb);
+    [[a, ta, "del", "keepA", "Struck through: words that are not in B."],
+      [b, tb, "ins", "keepB", "Underlined: words that are not in A."]].forEach(([el, tokens, tag, key, note]) => {
+      const view = common
+        ? diffView(tokens, common[key], tag, note)
+        : Object.assign(document.createElement("p"), { className: "diffview hint", textContent: "Too long to compare word by word." });
+      $(".markdown", el).after(view);
+    });
+  }
+
+  // Scrolling one response scrolls the other to the same place (as a fraction of its length).
+  let syncing = null;
+  document.addEventListener("scroll", (e) => {
+    const box = e.target;
+    if (!viewOn("sync") || !(box instanceof Element) || !box.matches("#panel .responses .response > .markdown, #panel .responses .response > .diffview")) return;
+    if (syncing === box) { syncing = null; return; }
+    const response = box.closest(".response");
+    const other = $$("#panel .responses .response").find((r) => r !== response);
+    const twin = other && $(box.classList.contains("diffview") ? ".diffview" : ".markdown", other);
+    if (!twin) return;
+    const span = box.scrollHeight - box.clientHeight;
+    const fraction = span > 0 ? box.scrollTop / span : 0;
+    const target = Math.round(fraction * (twin.scrollHeight - twin.clientHeight));
+    if (twin.scrollTop !== target) { syncing = twin; twin.scrollTop = target; }
+  }, true);
+
+  document.addEventListener("click", (e) => {
+    const button = e.target.closest && e.target.closest("[data-view]");
+    if (button) setView(button.dataset.view, !viewOn(button.dataset.view));
   });
 
   // ---------------------------------------------------------------- pace
@@ -761,6 +878,7 @@
 
   function ready() {
     setBusy();
+    showViews();
     onPanelReady(panel());
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", ready);
