@@ -17,19 +17,13 @@ Prints median and p95 of both, in milliseconds. Target: p95 key press -> next it
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.served import demo_served  # noqa: E402
 
 # Installed once per page: stamps the Enter keydown and the frame after the panel changes.
 PROBE = """
@@ -54,12 +48,6 @@ PROBE = """
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -74,36 +62,7 @@ def main() -> None:
 
     from playwright.sync_api import sync_playwright
 
-    data = Path(tempfile.mkdtemp(prefix="ps-bench-browser-"))
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "Q_BROKER")}
-    env.update(DJANGO_SETTINGS_MODULE="config.settings.dev", PS_DATA_DIR=str(data))
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    port = free_port()
-    server = None
-    try:
-        subprocess.run(
-            [*manage, "quickstart", "--no-serve", "--skip-model"],
-            env=env,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        log = open(data / "serve.log", "wb")  # noqa: SIM115
-        server = subprocess.Popen(
-            [*manage, "serve", "--no-worker", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(base + "/accounts/login/", timeout=5).read()
-                break
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit(f"the server did not start; see {data / 'serve.log'}")
-            time.sleep(0.3)
+    with demo_served() as base:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(
                 executable_path=args.chromium, args=["--no-sandbox", "--disable-gpu"]
@@ -137,12 +96,6 @@ def main() -> None:
                     if vote is not None:
                         server_ms.append(vote)
             browser.close()
-    finally:
-        if server is not None:
-            server.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                server.wait(timeout=20)
-        shutil.rmtree(data, ignore_errors=True)
 
     print(f"{len(paint)} keyboard votes in Chromium (after {args.warmup} untimed)")
     print(

@@ -16,14 +16,12 @@ when installed (`.venv/bin/pip install uvicorn granian`; they are not dependenci
 from __future__ import annotations
 
 import argparse
-import contextlib
 import http.cookiejar
 import importlib.util
 import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +33,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.served import free_port, wait_until_served  # noqa: E402
+
 PASSWORD = "bench-password-123"
 
 SERVERS = {
@@ -64,12 +65,6 @@ SERVERS = {
     ],
 }
 NEEDS = {"uvicorn": "uvicorn", "granian-wsgi": "granian"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def prepare(data_dir: Path, projects: list[str], prompts: int, clients: int) -> None:
@@ -168,14 +163,7 @@ def measure(name: str, slug: str, clients: int, votes: int, data_dir: Path) -> d
     )
     base = f"http://{address}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(base + "/accounts/login/", timeout=5).read()
-                break
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise SystemExit(f"{name} did not start; see {log.name}")
-            time.sleep(0.3)
+        wait_until_served(base, proc, Path(log.name))
         sessions = [Client(base, f"bench{i}") for i in range(clients)]
         timings: list[float] = []
         threads = [

@@ -11,23 +11,16 @@ detail as the admin (a reviewer) sees them.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from bench.served import demo_served  # noqa: E402
+
 WIDTHS = {"375": (375, 812), "1366": (1366, 900)}
 
 RANKING = """
-import django
-django.setup()
 from django.contrib.auth import get_user_model
 from annotate.demo import __file__ as demo
 from annotate.services.import_ import data_import
@@ -40,12 +33,6 @@ for name in ("alice", "admin"):
     membership_set(project=project, user=get_user_model().objects.get(username=name),
                    role="annotator" if name == "alice" else "admin")
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def login(page, base: str, username: str, password: str) -> None:
@@ -63,31 +50,7 @@ def main() -> None:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    data = Path(tempfile.mkdtemp(prefix="ps-screenshots-"))
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "Q_BROKER")}
-    env.update(DJANGO_SETTINGS_MODULE="config.settings.dev", PS_DATA_DIR=str(data))
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    port, server = free_port(), None
-    try:
-        quiet = {"env": env, "check": True, "stdout": subprocess.DEVNULL, "cwd": ROOT}
-        subprocess.run([*manage, "quickstart", "--no-serve", "--skip-model"], **quiet)
-        subprocess.run([sys.executable, "-c", RANKING], **quiet)
-        server = subprocess.Popen(
-            [*manage, "serve", "--no-worker", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(base + "/accounts/login/", timeout=5).read()
-                break
-            if time.monotonic() > deadline:
-                raise SystemExit("the server did not start")
-            time.sleep(0.3)
+    with demo_served(setup=(RANKING,)) as base:
         args.out.mkdir(parents=True, exist_ok=True)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(
@@ -117,12 +80,6 @@ def main() -> None:
                                 page.screenshot(path=str(args.out / f"review-detail-{label}.png"))
                     context.close()
             browser.close()
-    finally:
-        if server is not None:
-            server.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                server.wait(timeout=20)
-        shutil.rmtree(data, ignore_errors=True)
     for path in sorted(args.out.glob("*.png")):
         print(path.relative_to(ROOT), f"{path.stat().st_size // 1024} KiB")
 
