@@ -50,6 +50,19 @@ def test_the_engine_writes_k_candidates_per_prompt_and_pairwise_comparisons(mode
     assert spec["kind"] == "generate" and spec["hyperparameters"]["num_return_sequences"] == 3
 
 
+def test_generated_pairs_are_interleaved_across_prompts_in_queue_order(model):
+    """The queue serves comparisons by id: a prompt's K(K-1)/2 new pairs must not come in a row."""
+    project = ProjectFactory(mode=ProjectMode.PAIRWISE)
+    prompts = [PromptFactory(project=project) for _ in range(3)]
+    job = generation_create(project=project, model_version=model, k=3)
+    assert execute_generation(job.pk) == JobStatus.SUCCEEDED
+    order = list(
+        Comparison.objects.filter(project=project).order_by("id").values_list("prompt", flat=True)
+    )
+    assert sorted(order) == sorted([p.pk for p in prompts] * 3)
+    assert all(a != b for a, b in zip(order, order[1:])), order
+
+
 def test_a_ranking_project_gets_one_n_way_comparison_per_prompt(model):
     project = ProjectFactory(mode=ProjectMode.RANKING)
     chosen = [PromptFactory(project=project) for _ in range(2)]

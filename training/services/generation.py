@@ -27,7 +27,7 @@ from django_q.tasks import async_task
 
 from annotate.errors import ValidationError
 from annotate.models import Comparison, Project, Prompt
-from annotate.services.comparisons import comparison_create, comparisons_create_for_prompt
+from annotate.services.comparisons import comparison_create, comparisons_create_many
 from annotate.services.projects import response_create
 from training.engine.config import config_for
 from training.engine.jobs import EngineError, JobSpec, ModelRef
@@ -196,28 +196,40 @@ def candidates_record(
     *, job: GenerationJob, prompt: Prompt, samples: list[tuple[str, dict[str, Any]]]
 ) -> tuple[int, int]:
     """Responses for one prompt's samples and the comparisons between them: (new, new)."""
-    responses = []
+    return candidates_record_many(job=job, samples={prompt: samples})
+
+
+def candidates_record_many(
+    *, job: GenerationJob, samples: dict[Prompt, list[tuple[str, dict[str, Any]]]]
+) -> tuple[int, int]:
+    """Responses for each prompt's samples, then all their comparisons in one call, so the new
+    pairs are interleaved across prompts in queue order: (new responses, new comparisons)."""
     created = 0
-    for text, extra in samples:
-        if not text.strip():
-            continue
-        response, is_new = response_create(
-            prompt=prompt,
-            text=text,
-            source=f"generation job {job.pk}",
-            generation_params={**job.params, **extra, "k": job.k, "job": job.pk},
-            model_version=job.model_version,
-        )
-        created += is_new
-        if response not in responses:
-            responses.append(response)
-    before = set(Comparison.objects.filter(prompt=prompt).values_list("id", flat=True))
-    comparisons = comparisons_create_for_prompt(
-        project=job.project, prompt=prompt, responses=responses
-    )
+    groups: list[tuple[Prompt, list]] = []
+    for prompt, items in samples.items():
+        responses: list = []
+        for text, extra in items:
+            if not text.strip():
+                continue
+            response, is_new = response_create(
+                prompt=prompt,
+                text=text,
+                source=f"generation job {job.pk}",
+                generation_params={**job.params, **extra, "k": job.k, "job": job.pk},
+                model_version=job.model_version,
+            )
+            created += is_new
+            if response not in responses:
+                responses.append(response)
+        groups.append((prompt, responses))
+    comparisons = comparisons_create_many(project=job.project, groups=groups)
+    compared = len({c.pk for c in comparisons if c.created})
     if job.pair_with_id:
-        comparisons += _head_to_head(job, prompt, responses)
-    return created, sum(c.pk not in before for c in comparisons)
+        for prompt, responses in groups:
+            before = set(Comparison.objects.filter(prompt=prompt).values_list("id", flat=True))
+            made = _head_to_head(job, prompt, responses)
+            compared += len({c.pk for c in made if c.pk not in before})
+    return created, compared
 
 
 def _head_to_head(job: GenerationJob, prompt: Prompt, responses: list) -> list[Comparison]:
@@ -266,11 +278,9 @@ def _ingest_engine(job: GenerationJob, recorder: Recorder) -> None:
         raise ValueError(f"the engine reported no generated data file ({data_file!r})")
     samples = _samples_by_prompt(Path(data_file))
     prompts = {p.pk: p for p in _prompts(job)}
-    created = compared = 0
-    for prompt_id, items in samples.items():
-        if prompt_id in prompts:
-            c, n = candidates_record(job=job, prompt=prompts[prompt_id], samples=items)
-            created, compared = created + c, compared + n
+    created, compared = candidates_record_many(
+        job=job, samples={prompts[pid]: items for pid, items in samples.items() if pid in prompts}
+    )
     job.responses_created, job.comparisons_created = created, compared
     GenerationJob.objects.filter(pk=job.pk).update(
         responses_created=created, comparisons_created=compared
