@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,7 @@ def test_generated_pairs_are_interleaved_across_prompts_in_queue_order(model):
         Comparison.objects.filter(project=project).order_by("id").values_list("prompt", flat=True)
     )
     assert sorted(order) == sorted([p.pk for p in prompts] * 3)
-    assert all(a != b for a, b in zip(order, order[1:])), order
+    assert all(a != b for a, b in pairwise(order)), order
 
 
 def test_a_ranking_project_gets_one_n_way_comparison_per_prompt(model):
@@ -191,6 +192,22 @@ def test_an_endpoint_answers_with_retries_under_a_concurrency_limit(endpoint):
     assert response.model_version == served
     assert response.generation_params["temperature"] == 0.7
     assert response.generation_params["finish_reason"] == "stop"
+
+
+def test_endpoint_pairs_are_interleaved_across_prompts_in_queue_order(endpoint):
+    project = ProjectFactory(mode=ProjectMode.PAIRWISE)
+    for _ in range(3):
+        PromptFactory(project=project)
+    served = policy(Path("/unused"), name="served", endpoint=endpoint)
+    job = generation_create(
+        project=project, model_version=served, k=3, params={"concurrency": 8, "seed": 1}
+    )
+    assert execute_generation(job.pk) == JobStatus.SUCCEEDED
+    order = list(
+        Comparison.objects.filter(project=project).order_by("id").values_list("prompt", flat=True)
+    )
+    assert len(order) == 9
+    assert all(a != b for a, b in pairwise(order)), order
 
 
 def test_an_unreachable_endpoint_fails_the_job_with_the_reason():

@@ -192,13 +192,6 @@ def generation_execute(*, job_id: int) -> str:
     return job_execute(GenerationJob, job_id, prepare=_prepare_engine, on_success=_ingest_engine)
 
 
-def candidates_record(
-    *, job: GenerationJob, prompt: Prompt, samples: list[tuple[str, dict[str, Any]]]
-) -> tuple[int, int]:
-    """Responses for one prompt's samples and the comparisons between them: (new, new)."""
-    return candidates_record_many(job=job, samples={prompt: samples})
-
-
 def candidates_record_many(
     *, job: GenerationJob, samples: dict[Prompt, list[tuple[str, dict[str, Any]]]]
 ) -> tuple[int, int]:
@@ -364,6 +357,7 @@ def _generate_from_endpoint(job: GenerationJob) -> str:
     client = _client(job)
     model = job.model_version.base_model
     results: dict[int, list[tuple[str, dict]]] = defaultdict(list)
+    ready: dict[Prompt, list[tuple[str, dict]]] = {}
     failures: list[str] = []
     by_id = {p.pk: p for p in prompts}
     concurrency = max(1, int(job.params.get("concurrency", 4)))
@@ -386,8 +380,11 @@ def _generate_from_endpoint(job: GenerationJob) -> str:
                     failures.append(f"prompt {prompt_id} sample {sample}: {exc}")
                 answered[prompt_id] += 1
                 if answered[prompt_id] == job.k:
-                    _record_prompt(job, by_id[prompt_id], results.pop(prompt_id, []))
+                    ready[by_id[prompt_id]] = results.pop(prompt_id, [])
             if time.monotonic() - last_beat >= heartbeat_every() or not pending:
+                # Recorded together at each beat, so each batch's pairs are interleaved across
+                # prompts in queue order; what is answered is kept at every beat, cancel included.
+                _record_prompts(job, ready)
                 last_beat = time.monotonic()
                 verdict = _beat(job)
     finally:
@@ -419,13 +416,18 @@ def _generate_from_endpoint(job: GenerationJob) -> str:
 _FIELDS = ("step", "total_steps", "warnings", "responses_created", "comparisons_created")
 
 
-def _record_prompt(job: GenerationJob, prompt: Prompt, samples: list[tuple[str, dict]]) -> None:
-    samples.sort(key=lambda s: s[1].get("sample", 0))
+def _record_prompts(job: GenerationJob, ready: dict[Prompt, list[tuple[str, dict]]]) -> None:
+    """Record the prompts whose K samples are all in, then forget them."""
+    if not ready:
+        return
+    for samples in ready.values():
+        samples.sort(key=lambda s: s[1].get("sample", 0))
     with transaction.atomic():
-        created, compared = candidates_record(job=job, prompt=prompt, samples=samples)
+        created, compared = candidates_record_many(job=job, samples=ready)
     job.responses_created += created
     job.comparisons_created += compared
-    job.step += 1
+    job.step += len(ready)
+    ready.clear()
 
 
 def _beat(job: GenerationJob) -> str:
