@@ -194,7 +194,10 @@ def test_an_endpoint_answers_with_retries_under_a_concurrency_limit(endpoint):
     assert response.generation_params["finish_reason"] == "stop"
 
 
-def test_endpoint_pairs_are_interleaved_across_prompts_in_queue_order(endpoint):
+def test_endpoint_pairs_are_interleaved_across_prompts_in_queue_order(endpoint, monkeypatch):
+    """Prompts answered between two heartbeats are recorded together; here one beat at the end
+    (a slow endpoint's batches hold fewer prompts, each batch interleaved)."""
+    monkeypatch.setattr("training.services.generation.heartbeat_every", lambda: 60.0)
     project = ProjectFactory(mode=ProjectMode.PAIRWISE)
     for _ in range(3):
         PromptFactory(project=project)
