@@ -10,7 +10,6 @@ from rest_framework.response import Response
 from annotate.apis.common import Api
 from annotate.models import Role
 from annotate.permissions import project_with_role
-from judges.quality import rater_quality_report
 
 
 class RaterQualityApi(Api):
@@ -19,4 +18,7 @@ class RaterQualityApi(Api):
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request, project_id: int):
         project = project_with_role(user=request.user, project_id=project_id, minimum=Role.ADMIN)
+        # Imported here: numpy, scipy and krippendorff stay out of every web process's start.
+        from judges.quality import rater_quality_report
+
         return Response(rater_quality_report(project=project).as_dict())

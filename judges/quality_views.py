@@ -8,7 +8,6 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 
 from annotate.models import Project
-from judges.quality import rater_quality_report
 from judges.views import num, pct
 
 
@@ -72,6 +71,9 @@ def agreement_rows(report) -> list[dict]:
 
 def rater_quality_view(request, project_id: int) -> TemplateResponse:
     project = get_object_or_404(Project, pk=project_id)
+    # Imported here: numpy, scipy and krippendorff stay out of every web process's start.
+    from judges.quality import rater_quality_report
+
     report = rater_quality_report(project=project)
     context = {
         **admin.site.each_context(request),
